@@ -1,0 +1,291 @@
+"""The command path: load (cache | snapshot + tail) -> decide (pure) -> conditional append.
+
+Warm path: the cached (version, state) is trusted optimistically, so a warm command costs one
+round trip (the conditional write). If another writer got there first, the write fails with
+the current version; the runtime reads only the missing tail, re-decides and tries again
+(bounded, with jitter). With an explicit expected version (HTTP If-Match) it never retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from cairn.commands.cache import StateCache
+from cairn.commands.decider import Decider
+from cairn.events import EventEnvelope, EventMetadata, NewEvent, utc_now_iso
+from cairn.snapshots import Snapshot, SnapshotError, SnapshotStore
+from cairn.store import AppendResult, ConcurrencyError, EventStore
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+
+class StreamNotFoundError(LookupError):
+    """The stream has no events (at the requested point in time)."""
+
+    def __init__(self, stream_id: str):
+        super().__init__(f"stream {stream_id!r} not found")
+        self.stream_id = stream_id
+
+
+class RetriesExhaustedError(ConcurrencyError):
+    """Writers kept winning the race for longer than the retry budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who asked and why: flows into every event's metadata."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    actor: str | None = None
+    command_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def metadata(self) -> EventMetadata:
+        return EventMetadata(
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            actor=self.actor,
+            command_id=self.command_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[S]):
+    stream_id: str
+    version: int
+    state: S | None  # None for an idempotent replay (the first answer is in ``answer``)
+    events: tuple[EventEnvelope, ...] = ()
+    replayed: bool = False
+    answer: Mapping[str, Any] | None = None
+    retries: int = 0
+
+
+AnswerFn = Callable[[Any, int], Mapping[str, Any]]
+
+
+class CommandRuntime(Generic[S]):
+    def __init__(
+        self,
+        store: EventStore,
+        decider: Decider[Any, S],
+        snapshots: SnapshotStore | None = None,
+        cache: StateCache | None = None,
+        *,
+        max_retries: int = 8,
+        base_delay: float = 0.005,
+        max_delay: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.store = store
+        self.decider = decider
+        self.snapshots = snapshots
+        self.cache = cache if cache is not None else StateCache()
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+
+    # -- loading ------------------------------------------------------------------------------
+    def _snapshot(self, stream_id: str) -> Snapshot | None:
+        if self.snapshots is None:
+            return None
+        try:
+            return self.snapshots.get(stream_id, self.decider.state_schema_version)
+        except SnapshotError as exc:  # a snapshot is an optimisation: replay instead
+            logger.warning("snapshot unavailable for %s: %s", stream_id, exc)
+            return None
+
+    def load(self, stream_id: str) -> tuple[int, S]:
+        """(version, state) from the latest snapshot + the events after it; 0 if no events."""
+        snapshot = self._snapshot(stream_id)
+        if snapshot is not None:
+            version, state = snapshot.version, self.decider.restore(snapshot.state)
+        else:
+            version, state = 0, self.decider.initial_state()
+        return self._catch_up(stream_id, version, state)
+
+    def _catch_up(self, stream_id: str, version: int, state: S) -> tuple[int, S]:
+        evolve = self.decider.evolve
+        for envelope in self.store.read(stream_id, after=version):
+            state = evolve(state, envelope.data)
+            version = envelope.version
+        return version, state
+
+    def state_at(
+        self, stream_id: str, *, up_to_version: int | None = None, up_to_time: str | None = None
+    ) -> tuple[int, S, str | None]:
+        """State as of a version or a time (time travel): (version, state, last occurred_at).
+
+        Uses a snapshot only when it does not pass the requested point. Raises
+        StreamNotFoundError when the stream had no events then.
+        """
+        from cairn.events import normalize_timestamp
+
+        if up_to_time is not None:
+            up_to_time = normalize_timestamp(up_to_time)
+        snapshot = self._snapshot(stream_id)
+        version, state, last_at = 0, self.decider.initial_state(), None
+        if snapshot is not None and (up_to_version is None or snapshot.version <= up_to_version) and (
+            up_to_time is None or (snapshot.last_occurred_at and snapshot.last_occurred_at <= up_to_time)
+        ):
+            version, state = snapshot.version, self.decider.restore(snapshot.state)
+            last_at = snapshot.last_occurred_at
+        evolve = self.decider.evolve
+        for envelope in self.store.read(stream_id, after=version, up_to_version=up_to_version, up_to_time=up_to_time):
+            state = evolve(state, envelope.data)
+            version = envelope.version
+            last_at = envelope.occurred_at
+        if version == 0:
+            raise StreamNotFoundError(stream_id)
+        return version, state, last_at
+
+    def current(self, stream_id: str, min_version: int = 0) -> tuple[int, S]:
+        """Latest known (version, state), from cache when it is at least ``min_version``."""
+        cached = self.cache.get(stream_id)
+        if cached is not None and cached[0] >= min_version:
+            return cached
+        version, state = self.load(stream_id)
+        self.cache.put(stream_id, version, state)
+        return version, state
+
+    # -- commands -----------------------------------------------------------------------------
+    def handle(
+        self,
+        stream_id: str,
+        command: Any,
+        *,
+        context: CommandContext | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+        answer: AnswerFn | None = None,
+    ) -> CommandResult[S]:
+        """Decide ``command`` against the stream's state and append the events atomically.
+
+        Domain errors raised by ``decide`` propagate unchanged (after making sure they were not
+        caused by a stale cached state). ``answer(state, version)`` builds the response stored in
+        the idempotency marker, so a repeat returns exactly the first answer.
+        """
+        context = context or CommandContext()
+        metadata = context.metadata()
+        cached = self.cache.get(stream_id)
+        from_cache = cached is not None
+        version, state = cached if cached is not None else self.load(stream_id)
+        if expected_version is not None and from_cache and version < expected_version:
+            version, state = self._catch_up(stream_id, version, state)
+        retries = 0
+        while True:
+            if expected_version is not None and version != expected_version:
+                if idempotency_key is not None:
+                    replay = self._replay(idempotency_key, fingerprint)
+                    if replay is not None:
+                        return replay
+                self.cache.put(stream_id, version, state)
+                raise ConcurrencyError(stream_id, expected_version, version)
+            try:
+                decided = list(self.decider.decide(command, state))
+            except Exception:
+                if from_cache:
+                    # the rejection may come from a stale cached state: decide once more on fresh state
+                    from_cache = False
+                    version, state = self._catch_up(stream_id, version, state)
+                    continue
+                if idempotency_key is not None:
+                    replay = self._replay(idempotency_key, fingerprint)
+                    if replay is not None:
+                        return replay
+                raise
+            if not decided:
+                self.cache.put(stream_id, version, state)
+                body = answer(state, version) if answer else None
+                return CommandResult(stream_id, version, state, (), False, body, retries)
+            new_state = self.decider.fold(state, decided)
+            new_version = version + len(decided)
+            body = answer(new_state, new_version) if answer else None
+            try:
+                result: AppendResult = self.store.append(
+                    stream_id,
+                    [NewEvent(data=e, metadata=metadata) for e in decided],
+                    version,
+                    idempotency_key,
+                    fingerprint=fingerprint,
+                    answer=body,
+                )
+            except ConcurrencyError as conflict:
+                if expected_version is not None:
+                    self.cache.invalidate(stream_id)
+                    raise
+                retries += 1
+                if retries > self.max_retries:
+                    self.cache.invalidate(stream_id)
+                    raise RetriesExhaustedError(stream_id, version, conflict.current_version) from conflict
+                self._backoff(retries)
+                from_cache = False
+                version, state = self._catch_up(stream_id, version, state)
+                continue
+            except BaseException:
+                # unknown outcome (timeout, crash): the next command reloads
+                self.cache.invalidate(stream_id)
+                raise
+            if result.replayed:
+                self.cache.invalidate(stream_id)
+                return CommandResult(stream_id, result.last_version, None, (), True, result.answer, retries)
+            self.cache.put(stream_id, new_version, new_state)
+            return CommandResult(stream_id, new_version, new_state, result.events, False, body, retries)
+
+    def _replay(self, key: str, fingerprint: str) -> CommandResult[S] | None:
+        from cairn.store import IdempotencyKeyReuseError
+
+        record = self.store.get_idempotency_record(key)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReuseError(key)
+        return CommandResult(record.stream_id, record.last_version, None, (), True, record.answer, 0)
+
+    def _backoff(self, attempt: int) -> None:
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        self._sleep(random.uniform(0, cap))  # full jitter
+
+    # -- snapshots ----------------------------------------------------------------------------
+    def take_snapshot(self, stream_id: str) -> Snapshot | None:
+        """Fold the stream (from the previous snapshot) and store a new snapshot; None if empty."""
+        if self.snapshots is None:
+            raise SnapshotError("no snapshot store configured")
+        snapshot = self._snapshot(stream_id)
+        if snapshot is not None:
+            version, state, last_at = snapshot.version, self.decider.restore(snapshot.state), snapshot.last_occurred_at
+        else:
+            version, state, last_at = 0, self.decider.initial_state(), ""
+        for envelope in self.store.read(stream_id, after=version):
+            state = self.decider.evolve(state, envelope.data)
+            version, last_at = envelope.version, envelope.occurred_at
+        if version == 0 or (snapshot is not None and snapshot.version == version):
+            return snapshot
+        new = Snapshot(
+            stream_id=stream_id,
+            version=version,
+            state_schema_version=self.decider.state_schema_version,
+            state=self.decider.state_to_dict(state),
+            last_occurred_at=last_at,
+            taken_at=utc_now_iso(),
+        )
+        self.snapshots.put(new)
+        return new
+
+
+__all__ = [
+    "CommandContext",
+    "CommandResult",
+    "CommandRuntime",
+    "RetriesExhaustedError",
+    "StreamNotFoundError",
+]

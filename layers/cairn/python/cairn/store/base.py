@@ -1,0 +1,213 @@
+"""The EventStore contract every adapter honours (checked by tests/contract)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.events import EventEnvelope, EventRegistry, NewEvent
+
+MAX_EVENTS_PER_APPEND = 100  # TransactWriteItems limit (the marker takes one slot when present)
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB item limit
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024  # TransactWriteItems aggregate limit
+ITEM_OVERHEAD_BYTES = 512  # generous allowance for keys, ids, type and attribute names
+
+
+class EventStoreError(Exception):
+    """Base class of the store's errors."""
+
+
+class ConcurrencyError(EventStoreError):
+    """The stream is not at the expected version. ``current_version`` says where it is."""
+
+    def __init__(self, stream_id: str, expected_version: int, current_version: int):
+        super().__init__(
+            f"stream {stream_id!r} is at version {current_version}, expected {expected_version}"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.current_version = current_version
+
+
+class IdempotencyKeyReuseError(EventStoreError):
+    """The idempotency key was already used for a different command."""
+
+    def __init__(self, key: str):
+        super().__init__(f"idempotency key {key!r} was already used with a different request")
+        self.key = key
+
+
+class EventTooLargeError(EventStoreError):
+    """An event (or the whole append) exceeds what DynamoDB can store; nothing was written."""
+
+
+class TooManyEventsError(EventStoreError):
+    """More events in one append than one transaction can hold; nothing was written."""
+
+
+class CorruptEventError(EventStoreError):
+    """A stored item cannot be decoded. Names the stream and version so an operator can look."""
+
+    def __init__(self, stream_id: str, version: int | None, reason: str):
+        super().__init__(f"corrupt event in stream {stream_id!r} at version {version}: {reason}")
+        self.stream_id = stream_id
+        self.version = version
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What a repeat of an idempotent command needs to answer exactly as the first time."""
+
+    key: str
+    fingerprint: str
+    stream_id: str
+    first_version: int
+    last_version: int
+    answer: Mapping[str, Any] | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    stream_id: str
+    first_version: int
+    last_version: int
+    events: tuple[EventEnvelope, ...] = ()
+    replayed: bool = False  # True: an idempotent repeat; nothing was written
+    answer: Mapping[str, Any] | None = None
+
+    @property
+    def version(self) -> int:
+        return self.last_version
+
+
+@dataclass(slots=True)
+class EncodedEvent:
+    """An event ready for an adapter: ids, timestamps and compact JSON fixed before writing."""
+
+    event_id: str
+    version: int
+    type: str
+    schema_version: int
+    occurred_at: str
+    data_json: str
+    metadata_json: str
+    envelope: EventEnvelope = field(repr=False)
+
+    def approx_size(self) -> int:
+        return (
+            len(self.data_json.encode())
+            + len(self.metadata_json.encode())
+            + len(self.event_id)
+            + len(self.type)
+            + len(self.occurred_at)
+            + ITEM_OVERHEAD_BYTES
+        )
+
+
+def fingerprint_of(payload: Any) -> str:
+    """Stable hash of a request, to tell a true repeat from a reused key."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class EventStore(ABC):
+    """Append-only streams of events, versions contiguous from 1.
+
+    ``append`` is all-or-nothing: either every event (and the idempotency marker) is stored, or
+    nothing is and an error says why.
+    """
+
+    def __init__(self, registry: EventRegistry):
+        self.registry = registry
+
+    @abstractmethod
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        idempotency_key: str | None = None,
+        *,
+        fingerprint: str = "",
+        answer: Mapping[str, Any] | None = None,
+    ) -> AppendResult:
+        """Append ``events`` at ``expected_version + 1..``.
+
+        Raises ConcurrencyError (with the current version) if the stream moved on. With an
+        ``idempotency_key``: a repeat (same key, same ``fingerprint``) returns the first result
+        (``replayed=True``, the stored ``answer``) and writes nothing; same key, other fingerprint
+        raises IdempotencyKeyReuseError.
+        """
+
+    @abstractmethod
+    def read(
+        self,
+        stream_id: str,
+        after: int = 0,
+        up_to_version: int | None = None,
+        up_to_time: str | None = None,
+    ) -> Iterator[EventEnvelope]:
+        """Events with ``after < version <= up_to_version`` in version order, strongly consistent.
+
+        ``up_to_time`` (ISO 8601 UTC) stops at the first event that occurred after it.
+        """
+
+    @abstractmethod
+    def current_version(self, stream_id: str) -> int:
+        """Latest version of the stream (0 if it does not exist)."""
+
+    @abstractmethod
+    def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        """The marker written with the first success of ``key``, if any."""
+
+    # -- shared helpers for adapters ----------------------------------------------------------
+    def encode_batch(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> list[EncodedEvent]:
+        """Validate limits and encode; raises before anything is written."""
+        from cairn.events import EventEnvelope, new_event_id, utc_now_iso
+
+        if not stream_id:
+            raise ValueError("stream_id must not be empty")
+        if expected_version < 0:
+            raise ValueError("expected_version must be >= 0")
+        if not events:
+            raise ValueError("append needs at least one event")
+        if len(events) > MAX_EVENTS_PER_APPEND - 1:
+            # one transaction slot is kept for the idempotency marker
+            raise TooManyEventsError(
+                f"{len(events)} events in one append; at most {MAX_EVENTS_PER_APPEND - 1} fit a transaction"
+            )
+        now = utc_now_iso()
+        encoded: list[EncodedEvent] = []
+        total = 0
+        for offset, new in enumerate(events, start=1):
+            type_name, schema_version, data_json = self.registry.encode(new.data)
+            metadata_json = json.dumps(new.metadata.to_dict(), separators=(",", ":"))
+            event_id = new.event_id or new_event_id()
+            occurred_at = new.occurred_at or now
+            version = expected_version + offset
+            envelope = EventEnvelope(
+                event_id=event_id,
+                stream_id=stream_id,
+                version=version,
+                type=type_name,
+                schema_version=schema_version,
+                occurred_at=occurred_at,
+                data=new.data,
+                metadata=new.metadata,
+            )
+            enc = EncodedEvent(event_id, version, type_name, schema_version, occurred_at, data_json, metadata_json, envelope)
+            size = enc.approx_size() + len(stream_id)
+            if size > MAX_ITEM_BYTES:
+                raise EventTooLargeError(
+                    f"{type_name} for stream {stream_id!r} is ~{size} bytes; a DynamoDB item holds at most {MAX_ITEM_BYTES}"
+                )
+            total += size
+            encoded.append(enc)
+        if total > MAX_TRANSACTION_BYTES:
+            raise EventTooLargeError(f"append of ~{total} bytes exceeds the 4 MB transaction limit")
+        return encoded

@@ -1,0 +1,94 @@
+"""In-memory EventStore: same contract as the DynamoDB store, for unit tests and local tools."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from cairn.events import EventEnvelope, EventRegistry, NewEvent, normalize_timestamp, utc_now_iso
+from cairn.store.base import (
+    AppendResult,
+    ConcurrencyError,
+    EventStore,
+    IdempotencyKeyReuseError,
+    IdempotencyRecord,
+)
+
+
+class InMemoryEventStore(EventStore):
+    def __init__(self, registry: EventRegistry):
+        super().__init__(registry)
+        self._streams: dict[str, list[EventEnvelope]] = {}
+        self._markers: dict[str, IdempotencyRecord] = {}
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int,
+        idempotency_key: str | None = None,
+        *,
+        fingerprint: str = "",
+        answer: Mapping[str, Any] | None = None,
+    ) -> AppendResult:
+        encoded = self.encode_batch(stream_id, events, expected_version)
+        with self._lock:
+            if idempotency_key is not None and idempotency_key in self._markers:
+                return self._replay(self._markers[idempotency_key], fingerprint)
+            stream = self._streams.setdefault(stream_id, [])
+            if len(stream) != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, len(stream))
+            envelopes = tuple(e.envelope for e in encoded)
+            stream.extend(envelopes)
+            first, last = encoded[0].version, encoded[-1].version
+            if idempotency_key is not None:
+                self._markers[idempotency_key] = IdempotencyRecord(
+                    key=idempotency_key,
+                    fingerprint=fingerprint,
+                    stream_id=stream_id,
+                    first_version=first,
+                    last_version=last,
+                    answer=dict(answer) if answer is not None else None,
+                    created_at=utc_now_iso(),
+                )
+        return AppendResult(stream_id, first, last, envelopes, replayed=False, answer=answer)
+
+    @staticmethod
+    def _replay(record: IdempotencyRecord, fingerprint: str) -> AppendResult:
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReuseError(record.key)
+        return AppendResult(
+            record.stream_id, record.first_version, record.last_version, (), replayed=True, answer=record.answer
+        )
+
+    def read(
+        self,
+        stream_id: str,
+        after: int = 0,
+        up_to_version: int | None = None,
+        up_to_time: str | None = None,
+    ) -> Iterator[EventEnvelope]:
+        if up_to_time is not None:
+            up_to_time = normalize_timestamp(up_to_time)
+        with self._lock:
+            snapshot = list(self._streams.get(stream_id, ()))
+        for envelope in snapshot[after:]:
+            if up_to_version is not None and envelope.version > up_to_version:
+                return
+            if up_to_time is not None and envelope.occurred_at > up_to_time:
+                return
+            yield envelope
+
+    def current_version(self, stream_id: str) -> int:
+        with self._lock:
+            return len(self._streams.get(stream_id, ()))
+
+    def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        with self._lock:
+            return self._markers.get(key)
+
+    def all_stream_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._streams)
