@@ -1,6 +1,13 @@
 """Event envelope, type registry and upcasters."""
 
-from cairn.events.envelope import EventEnvelope, EventMetadata, NewEvent, new_event_id, normalize_timestamp, utc_now_iso
+from cairn.events.envelope import (
+    EventEnvelope,
+    EventMetadata,
+    NewEvent,
+    new_event_id,
+    normalize_timestamp,
+    utc_now_iso,
+)
 from cairn.events.registry import (
     EventRegistry,
     SchemaVersionError,

@@ -1,0 +1,1 @@
+"""Bank account service (the seed's bank example)."""

@@ -1,0 +1,16 @@
+"""Shared kernel of the domains: value types every context agrees on (pure: pydantic + stdlib)."""
+
+from kernel.errors import AlreadyExistsError, DomainError, InvalidTransitionError, NotFoundError
+from kernel.money import Currency, Money, PositiveMoney, money_str, quantize
+
+__all__ = [
+    "AlreadyExistsError",
+    "Currency",
+    "DomainError",
+    "InvalidTransitionError",
+    "Money",
+    "NotFoundError",
+    "PositiveMoney",
+    "money_str",
+    "quantize",
+]

@@ -1,0 +1,1 @@
+"""Order service (the seed's order system)."""

@@ -1,0 +1,268 @@
+"""Order decider: the status machine of API.md, pure and fast.
+
+CREATED -> PAID -> SHIPPED -> DELIVERED; CREATED|PAID -> CANCELLED; CREATED -> PAYMENT_FAILED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kernel import AlreadyExistsError, Currency, DomainError, InvalidTransitionError, Money, NotFoundError
+
+MAX_ITEMS = 100
+MAX_QUANTITY = 1000
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+UnitPrice = Annotated[Money, Field(gt=0, le=Decimal("1000000.00"))]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+ShortId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class OrderStatus(StrEnum):
+    CREATED = "CREATED"
+    PAID = "PAID"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+
+
+class PaymentMismatchError(DomainError):
+    code = "payment-amount-mismatch"
+    title = "Payment amount does not match the order total"
+
+
+# -- value objects --------------------------------------------------------------------------
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    unit_price: UnitPrice
+
+
+# -- commands -------------------------------------------------------------------------------
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CreateOrder(_Command):
+    kind: Literal["create"] = "create"
+    order_id: str
+    customer_id: str
+    items: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ITEMS)]
+    currency: Currency
+    payment_token: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class RecordPayment(_Command):
+    kind: Literal["pay"] = "pay"
+    payment_id: ShortId
+    amount: Money
+
+
+class FailPayment(_Command):
+    kind: Literal["fail_payment"] = "fail_payment"
+    payment_id: ShortId
+    reason: Text
+
+
+class ShipOrder(_Command):
+    kind: Literal["ship"] = "ship"
+    tracking: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class DeliverOrder(_Command):
+    kind: Literal["deliver"] = "deliver"
+
+
+class CancelOrder(_Command):
+    kind: Literal["cancel"] = "cancel"
+    reason: Text
+
+
+Command = CreateOrder | RecordPayment | FailPayment | ShipOrder | DeliverOrder | CancelOrder
+
+
+# -- events ---------------------------------------------------------------------------------
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OrderCreated(_Event):
+    order_id: str
+    customer_id: str
+    items: list[OrderLine]
+    currency: Currency
+    total: Money
+    payment_token: str | None = None
+
+
+class PaymentProcessed(_Event):
+    payment_id: str
+    amount: Money
+
+
+class PaymentFailed(_Event):
+    payment_id: str
+    reason: str
+
+
+class OrderShipped(_Event):
+    tracking: str
+
+
+class OrderDelivered(_Event):
+    pass
+
+
+class OrderCancelled(_Event):
+    reason: str
+
+
+EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    OrderCreated,
+    PaymentProcessed,
+    PaymentFailed,
+    OrderShipped,
+    OrderDelivered,
+    OrderCancelled,
+)
+SCHEMA_VERSIONS: dict[type[BaseModel], int] = dict.fromkeys(EVENT_TYPES, 1)
+
+
+# -- state ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    order_id: str = ""
+    customer_id: str = ""
+    status: OrderStatus | None = None  # None: the order does not exist
+    currency: str = ""
+    items: tuple[OrderLine, ...] = ()
+    total: Decimal = Decimal("0.00")
+    tracking: str | None = None
+    payment_id: str | None = None
+    payment_token: str | None = None
+    reason: str | None = None  # cancellation or payment failure reason
+
+
+STATE_SCHEMA_VERSION = 1
+
+
+def initial_state() -> OrderState:
+    return OrderState()
+
+
+def state_to_dict(state: OrderState) -> dict:
+    return {
+        "order_id": state.order_id,
+        "customer_id": state.customer_id,
+        "status": state.status.value if state.status else None,
+        "currency": state.currency,
+        "items": [line.model_dump(mode="json") for line in state.items],
+        "total": str(state.total),
+        "tracking": state.tracking,
+        "payment_id": state.payment_id,
+        "payment_token": state.payment_token,
+        "reason": state.reason,
+    }
+
+
+def state_from_dict(raw: dict) -> OrderState:
+    return OrderState(
+        order_id=raw["order_id"],
+        customer_id=raw["customer_id"],
+        status=OrderStatus(raw["status"]) if raw.get("status") else None,
+        currency=raw["currency"],
+        items=tuple(OrderLine.model_validate(line) for line in raw["items"]),
+        total=Decimal(raw["total"]),
+        tracking=raw.get("tracking"),
+        payment_id=raw.get("payment_id"),
+        payment_token=raw.get("payment_token"),
+        reason=raw.get("reason"),
+    )
+
+
+def order_total(items: list[OrderLine]) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in items), Decimal("0.00")).quantize(Decimal("0.01"))
+
+
+# -- decider --------------------------------------------------------------------------------
+def _require(state: OrderState, allowed: tuple[OrderStatus, ...], action: str) -> None:
+    if state.status not in allowed:
+        wanted = " or ".join(s.value for s in allowed)
+        raise InvalidTransitionError(f"cannot {action} an order that is {state.status.value}; it must be {wanted}")
+
+
+def decide(command: Command, state: OrderState) -> list[BaseModel]:
+    if isinstance(command, CreateOrder):
+        if state.status is not None:
+            raise AlreadyExistsError(f"order {command.order_id} already exists")
+        return [
+            OrderCreated(
+                order_id=command.order_id,
+                customer_id=command.customer_id,
+                items=list(command.items),
+                currency=command.currency,
+                total=order_total(command.items),
+                payment_token=command.payment_token,
+            )
+        ]
+    if state.status is None:
+        raise NotFoundError("order not found")
+    if isinstance(command, RecordPayment):
+        if state.status is OrderStatus.PAID and state.payment_id == command.payment_id:
+            return []  # the same payment recorded twice: already done
+        _require(state, (OrderStatus.CREATED,), "pay")
+        if command.amount != state.total:
+            raise PaymentMismatchError(f"payment of {command.amount} does not equal the order total {state.total}")
+        return [PaymentProcessed(payment_id=command.payment_id, amount=command.amount)]
+    if isinstance(command, FailPayment):
+        if state.status is OrderStatus.PAYMENT_FAILED and state.payment_id == command.payment_id:
+            return []
+        _require(state, (OrderStatus.CREATED,), "fail the payment of")
+        return [PaymentFailed(payment_id=command.payment_id, reason=command.reason)]
+    if isinstance(command, ShipOrder):
+        _require(state, (OrderStatus.PAID,), "ship")
+        return [OrderShipped(tracking=command.tracking)]
+    if isinstance(command, DeliverOrder):
+        _require(state, (OrderStatus.SHIPPED,), "deliver")
+        return [OrderDelivered()]
+    if isinstance(command, CancelOrder):
+        _require(state, (OrderStatus.CREATED, OrderStatus.PAID), "cancel")
+        return [OrderCancelled(reason=command.reason)]
+    raise TypeError(f"unknown command {type(command).__name__}")
+
+
+def evolve(state: OrderState, event: BaseModel) -> OrderState:
+    cls = type(event)
+    if cls is OrderCreated:
+        return OrderState(
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            status=OrderStatus.CREATED,
+            currency=event.currency,
+            items=tuple(event.items),
+            total=event.total,
+            payment_token=event.payment_token,
+        )
+    if cls is PaymentProcessed:
+        return _with(state, status=OrderStatus.PAID, payment_id=event.payment_id)
+    if cls is PaymentFailed:
+        return _with(state, status=OrderStatus.PAYMENT_FAILED, payment_id=event.payment_id, reason=event.reason)
+    if cls is OrderShipped:
+        return _with(state, status=OrderStatus.SHIPPED, tracking=event.tracking)
+    if cls is OrderDelivered:
+        return _with(state, status=OrderStatus.DELIVERED)
+    if cls is OrderCancelled:
+        return _with(state, status=OrderStatus.CANCELLED, reason=event.reason)
+    return state
+
+
+def _with(state: OrderState, **changes) -> OrderState:
+    from dataclasses import replace
+
+    return replace(state, **changes)
