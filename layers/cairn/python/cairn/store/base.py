@@ -9,12 +9,47 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.events import EventEnvelope, EventRegistry, NewEvent
+from cairn.events import EventEnvelope, EventMetadata, EventRegistry, NewEvent
+from cairn.events.registry import SchemaVersionError, UnknownEventTypeError, UpcasterMissingError
 
 MAX_EVENTS_PER_APPEND = 100  # TransactWriteItems limit (the marker takes one slot when present)
-MAX_ITEM_BYTES = 400 * 1024  # DynamoDB item limit
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB item limit: attribute names + values, UTF-8 bytes
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024  # TransactWriteItems aggregate limit
-ITEM_OVERHEAD_BYTES = 512  # generous allowance for keys, ids, type and attribute names
+MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB partition key value limit (the stream id)
+
+# Attribute names of an event item (the DynamoDB layout; sizes count names too).
+EVENT_ITEM_ATTRIBUTES = (
+    "stream_id",
+    "version",
+    "event_id",
+    "type",
+    "schema_version",
+    "occurred_at",
+    "data",
+    "metadata",
+)
+_EVENT_ITEM_NAME_BYTES = sum(len(name) for name in EVENT_ITEM_ATTRIBUTES)
+
+
+def number_size(value: int) -> int:
+    """DynamoDB's size of a number: 1 byte per two significant digits + 1 (rounded up, so safe)."""
+    digits = str(abs(value)).strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def item_size(attributes: Mapping[str, str | int | None]) -> int:
+    """Size of a flat item by DynamoDB's rules: UTF-8 bytes of names and string values, numbers
+    as :func:`number_size`. ``None`` values are attributes that will not be written."""
+    total = 0
+    for name, value in attributes.items():
+        if value is None:
+            continue
+        total += len(name.encode())
+        if isinstance(value, int):
+            total += number_size(value)
+        else:
+            total += len(value.encode())
+    return total
 
 
 class EventStoreError(Exception):
@@ -98,15 +133,58 @@ class EncodedEvent:
     metadata_json: str
     envelope: EventEnvelope = field(repr=False)
 
-    def approx_size(self) -> int:
+    def item_size(self, stream_id: str) -> int:
+        """Exact size of this event's DynamoDB item (see :func:`item_size`)."""
         return (
-            len(self.data_json.encode())
+            _EVENT_ITEM_NAME_BYTES
+            + len(stream_id.encode())
+            + number_size(self.version)
+            + len(self.event_id.encode())
+            + len(self.type.encode())
+            + number_size(self.schema_version)
+            + len(self.occurred_at.encode())
+            + len(self.data_json.encode())
             + len(self.metadata_json.encode())
-            + len(self.event_id)
-            + len(self.type)
-            + len(self.occurred_at)
-            + ITEM_OVERHEAD_BYTES
         )
+
+
+_REGISTRY_ERRORS = (UnknownEventTypeError, SchemaVersionError, UpcasterMissingError)
+
+
+def metadata_from_json(raw: str | None) -> EventMetadata:
+    if not raw or raw == "{}":
+        return EventMetadata()
+    parsed = json.loads(raw)
+    return EventMetadata(
+        parsed.get("correlation_id"), parsed.get("causation_id"), parsed.get("actor"), parsed.get("command_id")
+    )
+
+
+def decode_envelope(
+    registry: EventRegistry,
+    event_id: str,
+    stream_id: str,
+    version: int,
+    type_name: str,
+    schema_version: int,
+    occurred_at: str,
+    data_json: str,
+    metadata_json: str | None,
+) -> EventEnvelope:
+    """Stored fields -> envelope with the current-schema payload (upcast on the way).
+
+    Undecodable data raises CorruptEventError naming stream and version; registry errors
+    (unknown type, newer schema, missing upcaster) keep their type and get a note naming them.
+    """
+    try:
+        payload = registry.decode(type_name, schema_version, data_json)
+        metadata = metadata_from_json(metadata_json)
+    except _REGISTRY_ERRORS as exc:
+        exc.add_note(f"stream {stream_id!r}, version {version}")
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # bad JSON, failed validation
+        raise CorruptEventError(stream_id, version, f"{type_name} v{schema_version}: {exc}") from exc
+    return EventEnvelope(event_id, stream_id, version, type_name, schema_version, occurred_at, payload, metadata)
 
 
 def fingerprint_of(payload: Any) -> str:
@@ -137,6 +215,10 @@ class EventStore(ABC):
         answer: Mapping[str, Any] | None = None,
     ) -> AppendResult:
         """Append ``events`` at ``expected_version + 1..``.
+
+        ``expected_version`` must be a version the caller observed (0 or an existing version):
+        the DynamoDB adapter's single conditional PutItem detects that the target version is
+        taken, not that the stream is shorter than the caller claims.
 
         Raises ConcurrencyError (with the current version) if the stream moved on. With an
         ``idempotency_key``: a repeat (same key, same ``fingerprint``) returns the first result
@@ -172,6 +254,8 @@ class EventStore(ABC):
 
         if not stream_id:
             raise ValueError("stream_id must not be empty")
+        if len(stream_id.encode()) > MAX_PARTITION_KEY_BYTES:
+            raise ValueError(f"stream_id is longer than {MAX_PARTITION_KEY_BYTES} bytes")
         if expected_version < 0:
             raise ValueError("expected_version must be >= 0")
         if not events:
@@ -186,7 +270,9 @@ class EventStore(ABC):
         total = 0
         for offset, new in enumerate(events, start=1):
             type_name, schema_version, data_json = self.registry.encode(new.data)
-            metadata_json = json.dumps(new.metadata.to_dict(), separators=(",", ":"))
+            metadata_json = json.dumps(
+                {k: v for k, v in new.metadata.to_dict().items() if v is not None}, separators=(",", ":")
+            )
             event_id = new.event_id or new_event_id()
             occurred_at = new.occurred_at or now
             version = expected_version + offset
@@ -201,13 +287,13 @@ class EventStore(ABC):
                 metadata=new.metadata,
             )
             enc = EncodedEvent(event_id, version, type_name, schema_version, occurred_at, data_json, metadata_json, envelope)
-            size = enc.approx_size() + len(stream_id)
+            size = enc.item_size(stream_id)
             if size > MAX_ITEM_BYTES:
                 raise EventTooLargeError(
-                    f"{type_name} for stream {stream_id!r} is ~{size} bytes; a DynamoDB item holds at most {MAX_ITEM_BYTES}"
+                    f"{type_name} for stream {stream_id!r} is {size} bytes; a DynamoDB item holds at most {MAX_ITEM_BYTES}"
                 )
             total += size
             encoded.append(enc)
         if total > MAX_TRANSACTION_BYTES:
-            raise EventTooLargeError(f"append of ~{total} bytes exceeds the 4 MB transaction limit")
+            raise EventTooLargeError(f"append of {total} bytes exceeds the 4 MB transaction limit")
         return encoded

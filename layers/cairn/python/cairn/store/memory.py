@@ -1,7 +1,12 @@
-"""In-memory EventStore: same contract as the DynamoDB store, for unit tests and local tools."""
+"""In-memory EventStore: same contract as the DynamoDB store, for unit tests and local tools.
+
+Events are kept encoded (compact JSON, as in DynamoDB) and decoded through the registry on
+read, so upcasting, Decimal round trips and corrupt-data handling behave as in production.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -10,16 +15,18 @@ from cairn.events import EventEnvelope, EventRegistry, NewEvent, normalize_times
 from cairn.store.base import (
     AppendResult,
     ConcurrencyError,
+    EncodedEvent,
     EventStore,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
+    decode_envelope,
 )
 
 
 class InMemoryEventStore(EventStore):
     def __init__(self, registry: EventRegistry):
         super().__init__(registry)
-        self._streams: dict[str, list[EventEnvelope]] = {}
+        self._streams: dict[str, list[EncodedEvent]] = {}
         self._markers: dict[str, IdempotencyRecord] = {}
         self._lock = threading.Lock()
 
@@ -34,6 +41,11 @@ class InMemoryEventStore(EventStore):
         answer: Mapping[str, Any] | None = None,
     ) -> AppendResult:
         encoded = self.encode_batch(stream_id, events, expected_version)
+        if idempotency_key is not None and answer is not None:
+            try:  # stored as JSON, like the DynamoDB marker: a repeat gets an equal copy
+                answer = json.loads(json.dumps(answer, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the idempotent answer must be JSON-ready: {exc}") from exc
         with self._lock:
             if idempotency_key is not None and idempotency_key in self._markers:
                 return self._replay(self._markers[idempotency_key], fingerprint)
@@ -41,7 +53,7 @@ class InMemoryEventStore(EventStore):
             if len(stream) != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
             envelopes = tuple(e.envelope for e in encoded)
-            stream.extend(envelopes)
+            stream.extend(encoded)
             first, last = encoded[0].version, encoded[-1].version
             if idempotency_key is not None:
                 self._markers[idempotency_key] = IdempotencyRecord(
@@ -73,13 +85,24 @@ class InMemoryEventStore(EventStore):
         if up_to_time is not None:
             up_to_time = normalize_timestamp(up_to_time)
         with self._lock:
-            snapshot = list(self._streams.get(stream_id, ()))
-        for envelope in snapshot[after:]:
-            if up_to_version is not None and envelope.version > up_to_version:
+            stored = list(self._streams.get(stream_id, ())[after:])
+        registry = self.registry
+        for event in stored:
+            if up_to_version is not None and event.version > up_to_version:
                 return
-            if up_to_time is not None and envelope.occurred_at > up_to_time:
+            if up_to_time is not None and event.occurred_at > up_to_time:
                 return
-            yield envelope
+            yield decode_envelope(
+                registry,
+                event.event_id,
+                stream_id,
+                event.version,
+                event.type,
+                event.schema_version,
+                event.occurred_at,
+                event.data_json,
+                event.metadata_json,
+            )
 
     def current_version(self, stream_id: str) -> int:
         with self._lock:

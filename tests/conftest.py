@@ -1,0 +1,72 @@
+"""Shared fixtures: fake AWS credentials, in-process moto, tables and a bucket.
+
+Kept generic and small; suites add their own fixtures in their directory's conftest.py.
+The environment is fixed at import so module-level clients built by code under test never see
+real credentials or a stray endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # botocore >= 1.40 vs moto
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventTables:
+    events: str
+    idempotency: str
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """In-process moto for every AWS service, reset after the test."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb_client(aws: None) -> Any:
+    from cairn.aws import client
+
+    return client("dynamodb")
+
+
+@pytest.fixture
+def s3_client(aws: None) -> Any:
+    from cairn.aws import client
+
+    return client("s3")
+
+
+@pytest.fixture
+def event_tables(dynamodb_client: Any) -> EventTables:
+    """Events table (stream on) + idempotency table, with the production key layout."""
+    from cairn.store.dynamodb import create_tables
+
+    tables = EventTables(events="cairn-events", idempotency="cairn-idempotency")
+    create_tables(dynamodb_client, tables.events, tables.idempotency)
+    return tables
+
+
+@pytest.fixture
+def snapshot_bucket(s3_client: Any) -> str:
+    s3_client.create_bucket(Bucket="cairn-snapshots")
+    return "cairn-snapshots"
