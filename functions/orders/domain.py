@@ -10,9 +10,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kernel import AlreadyExistsError, Currency, DomainError, InvalidTransitionError, Money, NotFoundError
+from kernel.money import MAX_AMOUNT
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
@@ -56,6 +57,14 @@ class CreateOrder(_Command):
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ITEMS)]
     currency: Currency
     payment_token: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _total_fits(self) -> CreateOrder:
+        # 100 lines x 1000 units x 1,000,000.00 would overflow what an amount may carry: say so
+        # here (a validation error) instead of failing while building the OrderCreated event.
+        if order_total(self.items) > MAX_AMOUNT:
+            raise ValueError(f"order total exceeds the maximum of {MAX_AMOUNT}")
+        return self
 
 
 class RecordPayment(_Command):
