@@ -70,3 +70,30 @@ def event_tables(dynamodb_client: Any) -> EventTables:
 def snapshot_bucket(s3_client: Any) -> str:
     s3_client.create_bucket(Bucket="cairn-snapshots")
     return "cairn-snapshots"
+
+
+class CallLog:
+    """AWS API calls made through the clients it is attached to (botocore event hooks)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def attach(self, *clients: Any) -> CallLog:
+        for c in clients:
+            service = c.meta.service_model.service_name
+            c.meta.events.register(f"before-call.{service}.*", self._record)
+        return self
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+@pytest.fixture
+def call_log() -> CallLog:
+    return CallLog()

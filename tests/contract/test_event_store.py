@@ -242,6 +242,10 @@ class EventStoreContract:
         # also at the original expected version (the events' versions are taken)
         again = store.append(STREAM, [deposit("a")], 1, "key-1", fingerprint="fp", answer=answer)
         assert again.replayed and again.answer == answer
+        # the marker answers for the stream it was written with
+        elsewhere = store.append("ledger-other", [deposit("z")], 0, "key-1", fingerprint="fp")
+        assert elsewhere.replayed and elsewhere.stream_id == STREAM and elsewhere.last_version == 3
+        assert store.current_version("ledger-other") == 0
         assert refs(store) == ["a", "b"]
         record = store.get_idempotency_record("key-1")
         assert record is not None
