@@ -1,0 +1,276 @@
+"""Publisher: events-table stream (``order-…`` items) -> versioned integration events on the bus.
+
+Correctness: every stored order event is published at least once, with a stable id
+(``integration_event_id`` of the internal event id), in per-stream order as far as PutEvents
+allows; consumers dedupe on the id and tolerate reordering.
+
+How a batch is handled:
+
+1. INSERT records are grouped by stream; only keys are used (``stream_id``, ``version``).
+2. Per stream, the events from the batch's lowest to highest version are read from the store
+   (strongly consistent, from a snapshot when one is older than that range) and folded, so each
+   integration event carries the order *after* it (event-carried state). Reading the range
+   also repairs gaps: a version whose record sits in another batch is published here too
+   (a harmless duplicate with the same id).
+3. Entries go out in PutEvents calls of at most 10 entries / 256 KiB; failed entries (the
+   response's per-entry ErrorCode) are retried with backoff; what still fails marks its
+   stream failed.
+4. The response reports the failed streams' records as ``batchItemFailures``: Lambda retries
+   from the lowest failed sequence number (re-publishing is idempotent for consumers).
+
+Not Powertools' BatchProcessor: it handles records one by one, while the publisher folds per
+stream and batches entries across records into PutEvents calls.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from integration import IntegrationEvent
+
+from cairn.commands import Decider
+from cairn.events import EventEnvelope
+from cairn.snapshots import SnapshotError, SnapshotStore
+from cairn.store import EventStore
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
+MAX_REQUEST_BYTES = 256 * 1024  # PutEvents limit (sum of entry sizes)
+STREAM_PREFIX = "order-"
+
+Translate = Callable[[EventEnvelope, Any], list[IntegrationEvent]]
+
+
+class EntryTooLargeError(ValueError):
+    """One integration event is bigger than a PutEvents request may be."""
+
+
+@dataclass(slots=True)
+class _StreamBatch:
+    stream_id: str
+    versions: list[int] = field(default_factory=list)
+    sequence_numbers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    published: int  # entries accepted by EventBridge (duplicates of earlier batches included)
+    failed_sequence_numbers: tuple[str, ...]  # records to report as batchItemFailures
+    failed_streams: tuple[str, ...] = ()
+
+    def batch_response(self) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in self.failed_sequence_numbers]}
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """PutEvents entry size as EventBridge counts it (Time 14 bytes + UTF-8 of the strings)."""
+    size = 14 if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        size += len(entry.get(name, "").encode())
+    size += sum(len(r.encode()) for r in entry.get("Resources", ()))
+    return size
+
+
+def _time_of(occurred_at: str) -> datetime:
+    return datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+
+
+def stream_batches(records: Iterable[Mapping[str, Any]], prefix: str = STREAM_PREFIX) -> list[_StreamBatch]:
+    """INSERT records of streams with ``prefix``, grouped by stream in first-seen order."""
+    batches: dict[str, _StreamBatch] = {}
+    for record in records:
+        if record.get("eventName") != "INSERT":
+            continue  # the log is append-only: nothing else is an event
+        ddb = record.get("dynamodb", {})
+        keys = ddb.get("Keys", {})
+        stream_id = keys.get("stream_id", {}).get("S")
+        if not stream_id or not stream_id.startswith(prefix):
+            continue
+        batch = batches.setdefault(stream_id, _StreamBatch(stream_id))
+        batch.versions.append(int(keys["version"]["N"]))
+        batch.sequence_numbers.append(ddb.get("SequenceNumber", ""))
+    return list(batches.values())
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: EventStore,
+        decider: Decider,
+        translate: Translate,
+        events_client: Any,
+        bus_name: str,
+        *,
+        snapshots: SnapshotStore | None = None,
+        prefix: str = STREAM_PREFIX,
+        max_attempts: int = 5,
+        base_delay: float = 0.05,
+        max_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.store = store
+        self.decider = decider
+        self.translate = translate
+        self.client = events_client
+        self.bus_name = bus_name
+        self.snapshots = snapshots
+        self.prefix = prefix
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+
+    # -- stream records -> integration events -------------------------------------------------
+    def integration_events(self, stream_id: str, from_version: int, to_version: int) -> list[IntegrationEvent]:
+        """Integration events of versions ``from_version..to_version`` of a stream, in order."""
+        version, state = self._state_before(stream_id, from_version)
+        out: list[IntegrationEvent] = []
+        evolve = self.decider.evolve
+        last = version
+        for envelope in self.store.read(stream_id, after=version, up_to_version=to_version):
+            state = evolve(state, envelope.data)
+            last = envelope.version
+            if envelope.version >= from_version:
+                out.extend(self.translate(envelope, state))
+        if last < to_version:
+            raise LookupError(f"{stream_id} ends at version {last}; the stream said {to_version} exists")
+        return out
+
+    def _state_before(self, stream_id: str, from_version: int) -> tuple[int, Any]:
+        if self.snapshots is not None and from_version > 1:
+            try:
+                snapshot = self.snapshots.get(stream_id, self.decider.state_schema_version)
+            except SnapshotError as exc:
+                logger.warning("snapshot unavailable for %s: %s", stream_id, exc)
+                snapshot = None
+            if snapshot is not None and snapshot.version < from_version:
+                return snapshot.version, self.decider.restore(snapshot.state)
+        return 0, self.decider.initial_state()
+
+    def entry(self, event: IntegrationEvent) -> dict[str, Any]:
+        entry = {
+            "Source": event.source,
+            "DetailType": event.type,
+            "Detail": json.dumps(event.to_detail(), separators=(",", ":"), sort_keys=True),
+            "EventBusName": self.bus_name,
+            "Time": _time_of(event.occurred_at),
+        }
+        if entry_size(entry) > MAX_REQUEST_BYTES:
+            raise EntryTooLargeError(f"{event.type} {event.id} is {entry_size(entry)} bytes (limit {MAX_REQUEST_BYTES})")
+        return entry
+
+    # -- the batch ----------------------------------------------------------------------------
+    def publish_records(self, records: Sequence[Mapping[str, Any]]) -> PublishReport:
+        batches = stream_batches(records, self.prefix)
+        failed: set[str] = set()
+        pending: list[tuple[str, dict[str, Any]]] = []
+        for batch in batches:
+            try:
+                events = self.integration_events(batch.stream_id, min(batch.versions), max(batch.versions))
+                pending.extend((batch.stream_id, self.entry(e)) for e in events)
+            except Exception:
+                logger.exception("cannot build integration events for %s", batch.stream_id)
+                failed.add(batch.stream_id)
+        published, unsent = self.put_all(pending)
+        failed.update(unsent)
+        sequence_numbers = tuple(
+            seq for batch in batches if batch.stream_id in failed for seq in batch.sequence_numbers
+        )
+        return PublishReport(published, sequence_numbers, tuple(b.stream_id for b in batches if b.stream_id in failed))
+
+    def put_all(self, pending: list[tuple[str, dict[str, Any]]]) -> tuple[int, set[str]]:
+        """PutEvents everything, retrying failed entries; (accepted count, streams with failures)."""
+        published = 0
+        attempt = 0
+        while pending:
+            attempt += 1
+            retry: list[tuple[str, dict[str, Any]]] = []
+            for chunk in _chunks(pending):
+                try:
+                    response = self.client.put_events(Entries=[entry for _, entry in chunk])
+                except Exception as exc:  # the call failed as a whole (after boto3's own retries)
+                    logger.warning("PutEvents failed (%s): retrying %d entries", exc, len(chunk))
+                    retry.extend(chunk)
+                    continue
+                results = response.get("Entries", [])
+                for index, item in enumerate(chunk):
+                    result = results[index] if index < len(results) else {"ErrorCode": "MissingResult"}
+                    if result.get("ErrorCode"):
+                        retry.append(item)
+                    else:
+                        published += 1
+                if response.get("FailedEntryCount"):
+                    logger.warning("PutEvents: %d of %d entries failed", response["FailedEntryCount"], len(chunk))
+            pending = retry
+            if pending and attempt >= self.max_attempts:
+                streams = {stream for stream, _ in pending}
+                logger.error("giving up on %d entries of %s after %d attempts", len(pending), sorted(streams), attempt)
+                return published, streams
+            if pending:
+                self._sleep(random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1))))
+        return published, set()
+
+
+def _chunks(entries: list[tuple[str, dict[str, Any]]]) -> Iterable[list[tuple[str, dict[str, Any]]]]:
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    size = 0
+    for item in entries:
+        item_size = entry_size(item[1])
+        if chunk and (len(chunk) == MAX_ENTRIES_PER_CALL or size + item_size > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
+
+
+# -- Lambda ---------------------------------------------------------------------------------
+_publisher: Publisher | None = None
+
+
+def publisher() -> Publisher:
+    """The process-wide publisher (clients and the orders store built once per container)."""
+    global _publisher
+    if _publisher is None:
+        import os
+
+        from integration.order_translation import to_integration_events
+
+        from cairn.aws import client
+        from orders.app import runtime
+
+        orders = runtime()
+        _publisher = Publisher(
+            orders.store,
+            orders.decider,
+            to_integration_events,
+            client("events"),
+            os.environ["EVENT_BUS_NAME"],
+            snapshots=orders.snapshots,
+        )
+    return _publisher
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict, context: Any) -> dict:
+    records = event.get("Records", [])
+    report = publisher().publish_records(records)
+    metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
+    if report.failed_streams:
+        logger.warning("streams left for retry", extra={"streams": list(report.failed_streams)})
+    logger.info("published", extra={"records": len(records), "entries": report.published})
+    return report.batch_response()

@@ -1,0 +1,72 @@
+"""Consumer side of the bus: an SQS message (rule -> queue) -> the typed integration event.
+
+Each consuming service's Lambda reads its own SQS queue (the rule's target, with a DLQ). The
+message body is the EventBridge event as the rule delivered it; its ``detail`` is the envelope.
+Validated with Powertools' ``EventBridgeModel`` (the real event shape) and the catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import ValidationError
+
+from integration.catalogue import (
+    MalformedIntegrationEventError,
+    UnknownIntegrationEventError,
+    parse_integration_event,
+)
+from integration.envelope import IntegrationEvent
+
+logger = logging.getLogger(__name__)
+
+
+def event_from_eventbridge(raw: dict[str, Any]) -> IntegrationEvent:
+    """An EventBridge event (as delivered to a target) -> its integration event.
+
+    Raises MalformedIntegrationEventError (retrying cannot help: the message goes to the DLQ
+    after the queue's maxReceiveCount) or UnknownIntegrationEventError (a contract this code
+    does not know).
+    """
+    try:
+        bridge = EventBridgeModel.model_validate(raw)
+    except ValidationError as exc:
+        raise MalformedIntegrationEventError(f"not an EventBridge event: {exc}") from exc
+    event = parse_integration_event(bridge.detail)
+    if bridge.detail_type != event.type or bridge.source != event.source:
+        raise MalformedIntegrationEventError(
+            f"detail-type/source {bridge.detail_type}/{bridge.source} do not match the envelope "
+            f"{event.type}/{event.source}"
+        )
+    return event
+
+
+def event_from_sqs_body(body: str) -> IntegrationEvent:
+    try:
+        raw = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise MalformedIntegrationEventError(f"SQS body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise MalformedIntegrationEventError("SQS body is not a JSON object")
+    return event_from_eventbridge(raw)
+
+
+def accepted_event(body: str, accepts: frozenset[tuple[str, int]]) -> IntegrationEvent | None:
+    """The integration event of an SQS body if this consumer handles its (type, version), else None.
+
+    Unknown or unhandled (type, version) pairs are logged and acknowledged, not retried: during a
+    contract migration the producer publishes v1 and v2 side by side and each consumer takes the
+    version it knows (rules should also filter on ``detail.version``).
+    """
+    try:
+        event = event_from_sqs_body(body)
+    except UnknownIntegrationEventError as exc:
+        logger.warning("ignoring integration event: %s", exc)
+        return None
+    if (event.type, event.version) not in accepts:
+        logger.warning("ignoring %s v%s (not handled here)", event.type, event.version)
+        return None
+    return event

@@ -1,0 +1,135 @@
+"""Integration events of the order service (source ``cairn.orders``), contract version 1.
+
+Event-carried state: every event carries the order as it is after the event (``order``), so a
+consumer never calls back into the order service and can act on any single event, whatever
+order the events arrive in. Only what other services need is carried: no internal metadata,
+no cancellation free text. ``payment_token`` is carried on OrderCreated only, because the
+payment service needs it to charge the order; it is an opaque single-purpose gateway token
+(never card data), it is never stored by the payment service, and other consumers ignore it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from integration.envelope import IntegrationEvent
+from kernel import Currency, Money
+
+SOURCE = "cairn.orders"
+
+OrderStatusV1 = Literal["CREATED", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class OrderLineV1(_Contract):
+    sku: str
+    quantity: Annotated[int, Field(ge=1)]
+    unit_price: Money
+
+
+class OrderV1(_Contract):
+    """The order as it is after the event (event-carried state)."""
+
+    order_id: str
+    customer_id: str = Field(description="The owner (the JWT subject of the customer).")
+    status: OrderStatusV1
+    currency: Currency
+    items: list[OrderLineV1]
+    total: Money
+
+
+class OrderCreatedData(_Contract):
+    order: OrderV1
+    payment_token: str | None = Field(
+        None, description="Opaque gateway token for the payment service; absent when staff record the payment."
+    )
+
+
+class PaymentProcessedData(_Contract):
+    order: OrderV1
+    payment_id: str
+    amount: Money
+
+
+class PaymentFailedData(_Contract):
+    order: OrderV1
+    payment_id: str
+    reason: str
+
+
+class OrderShippedData(_Contract):
+    order: OrderV1
+    tracking: str
+
+
+class OrderDeliveredData(_Contract):
+    order: OrderV1
+
+
+class OrderCancelledData(_Contract):
+    order: OrderV1
+
+
+class OrderCreatedV1(IntegrationEvent):
+    type: Literal["OrderCreated"] = "OrderCreated"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: OrderCreatedData
+
+
+class PaymentProcessedV1(IntegrationEvent):
+    type: Literal["PaymentProcessed"] = "PaymentProcessed"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: PaymentProcessedData
+
+
+class PaymentFailedV1(IntegrationEvent):
+    type: Literal["PaymentFailed"] = "PaymentFailed"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: PaymentFailedData
+
+
+class OrderShippedV1(IntegrationEvent):
+    type: Literal["OrderShipped"] = "OrderShipped"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: OrderShippedData
+
+
+class OrderDeliveredV1(IntegrationEvent):
+    type: Literal["OrderDelivered"] = "OrderDelivered"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: OrderDeliveredData
+
+
+class OrderCancelledV1(IntegrationEvent):
+    type: Literal["OrderCancelled"] = "OrderCancelled"
+    version: Literal[1] = 1
+    source: Literal["cairn.orders"] = SOURCE
+    data: OrderCancelledData
+
+
+ORDER_EVENTS: tuple[type[IntegrationEvent], ...] = (
+    OrderCreatedV1,
+    PaymentProcessedV1,
+    PaymentFailedV1,
+    OrderShippedV1,
+    OrderDeliveredV1,
+    OrderCancelledV1,
+)
+
+
+def order_quantities(order: OrderV1) -> dict[str, int]:
+    """Units per SKU of an order (lines of the same SKU added up)."""
+    totals: dict[str, int] = {}
+    for line in order.items:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return totals

@@ -1,0 +1,3 @@
+"""Inventory service: reserves stock on OrderCreated, releases it on OrderCancelled / PaymentFailed."""
+
+__all__: list[str] = []

@@ -1,0 +1,43 @@
+"""Payments consumer: SQS (<- rule OrderCreated with a payment_token) -> PaymentService.
+
+Thin: parse, call, report partial batch failures (only the failed messages return to the
+queue; after maxReceiveCount they go to the DLQ, which has an alarm).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from integration import OrderCreatedV1
+from integration.consumer import accepted_event
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+ACCEPTS = frozenset({("OrderCreated", 1)})
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str | None:
+    event = accepted_event(record.body, ACCEPTS)
+    if event is None:
+        return None
+    if not isinstance(event, OrderCreatedV1):
+        raise TypeError(f"payments handles OrderCreated v1, got {event.type} v{event.version}")
+    from payments.app import service
+
+    logger.set_correlation_id(event.correlation_id)
+    result = service().handle_order_created(event)
+    logger.info(
+        "payment handled",
+        extra={"order_id": event.subject, "integration_event_id": event.id, "outcome": result.outcome.value},
+    )
+    return result.outcome.value
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
