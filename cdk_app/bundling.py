@@ -1,0 +1,170 @@
+"""Build the Python Lambda layer without Docker, for the Lambda architecture, with a content cache.
+
+``pip install --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.13`` fetches
+the wheels Lambda will load (pydantic_core's ``.so`` must be aarch64/cp313, not this machine's), and
+the ``cairn`` package is copied next to them. Boto3 and its dependencies are removed: the Lambda
+runtime provides them, and shipping a second botocore would shadow the runtime's and double the
+layer's size. The result lives in ``layers/build/<name>-<hash>/python`` where the hash covers every
+input, so a repeated synth reuses it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+__all__ = [
+    "BUNDLING_RECIPE",
+    "LayerBuild",
+    "LayerBuildError",
+    "RUNTIME_PROVIDED",
+    "build_layer",
+    "layer_inputs_hash",
+    "skip_layer_build",
+]
+
+# Bump when the recipe below changes in a way that alters the output (invalidates every cache).
+BUNDLING_RECIPE = "3"
+
+# Distributions the Lambda Python runtime already ships (boto3 and its dependency closure).
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
+
+_IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+class LayerBuildError(RuntimeError):
+    """pip could not produce the layer (network, an unavailable wheel for the platform, ...)."""
+
+
+@dataclass(frozen=True)
+class LayerBuild:
+    """What goes into a layer: pinned requirements + local packages, for one platform/runtime."""
+
+    name: str
+    requirements: Path
+    packages: tuple[Path, ...]  # directories copied as top-level packages into python/
+    platform: str = "manylinux2014_aarch64"
+    python_version: str = "3.13"
+    exclude: frozenset[str] = field(default=RUNTIME_PROVIDED)
+
+
+def skip_layer_build(context_value: object = None) -> bool:
+    """True when the caller asked for a synth without the pip build (tests, the local runtime).
+
+    ``CAIRN_SKIP_LAYER_BUILD=1`` or ``--context bundle=false``; the default builds the layer.
+    """
+    if os.environ.get("CAIRN_SKIP_LAYER_BUILD", "").strip().lower() in {"1", "true", "yes"}:
+        return True
+    return str(context_value).strip().lower() in {"false", "0", "no"}
+
+
+def _source_files(root: Path) -> list[Path]:
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not (_IGNORED_PARTS & set(path.parts)) and path.suffix != ".pyc":
+            files.append(path)
+    return files
+
+
+def layer_inputs_hash(build: LayerBuild) -> str:
+    """Hash of everything that determines the layer's bytes (inputs, not outputs: cheap to compute)."""
+    digest = hashlib.sha256()
+    for part in (BUNDLING_RECIPE, build.name, build.platform, build.python_version, *sorted(build.exclude)):
+        digest.update(part.encode() + b"\0")
+    digest.update(build.requirements.read_bytes())
+    for package in build.packages:
+        for path in _source_files(package):
+            digest.update(str(path.relative_to(package.parent)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _prune_runtime_provided(target: Path, exclude: frozenset[str]) -> list[str]:
+    """Delete the files of the excluded distributions (read from their RECORD) from ``target``."""
+    removed = []
+    excluded = {_normalize(name) for name in exclude}
+    for dist in metadata.distributions(path=[str(target)]):
+        if _normalize(dist.metadata["Name"]) not in excluded:
+            continue
+        removed.append(dist.metadata["Name"])
+        for file in dist.files or ():
+            path = (target / file).resolve()
+            if target.resolve() in path.parents and path.is_file():
+                path.unlink()
+        info_dir = Path(str(dist._path))  # type: ignore[attr-defined]  # the .dist-info directory
+        shutil.rmtree(info_dir, ignore_errors=True)
+    # Drop directories the deletions emptied (e.g. botocore/, dateutil/).
+    for directory in sorted((p for p in target.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    return removed
+
+
+def _pip_install(build: LayerBuild, target: Path) -> None:
+    command = [
+        sys.executable, "-m", "pip", "install",
+        "--platform", build.platform,
+        "--only-binary=:all:",
+        "--python-version", build.python_version,
+        "--implementation", "cp",
+        "--target", str(target),
+        "--requirement", str(build.requirements),
+        "--no-compile",  # .pyc for this interpreter would be useless on Lambda's
+        "--quiet",
+        "--disable-pip-version-check",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LayerBuildError(
+            f"pip could not build layer {build.name!r} for {build.platform}/cp{build.python_version}:\n"
+            f"{result.stderr.strip()[-4000:]}"
+        )
+
+
+def build_layer(build: LayerBuild, cache_root: Path) -> tuple[Path, str]:
+    """Return ``(asset_dir, inputs_hash)``; ``asset_dir/python`` is the layer content.
+
+    Cached by :func:`layer_inputs_hash`. The build happens in a temporary sibling directory that is
+    renamed into place, so concurrent synths never see a half-built layer.
+    """
+    inputs_hash = layer_inputs_hash(build)
+    final = cache_root / f"{build.name}-{inputs_hash[:16]}"
+    if (final / "python").is_dir():
+        return final, inputs_hash
+
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{build.name}-", dir=cache_root))
+    try:
+        site = staging / "python"
+        _pip_install(build, site)
+        _prune_runtime_provided(site, build.exclude)
+        shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: not importable, not runnable
+        for package in build.packages:
+            shutil.copytree(
+                package,
+                site / package.name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *_IGNORED_PARTS),
+            )
+        try:
+            staging.rename(final)
+        except OSError:
+            if not (final / "python").is_dir():  # lost a race only if the winner finished
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    for stale in cache_root.glob(f"{build.name}-*"):
+        if stale != final and stale.is_dir() and not stale.name.startswith("."):
+            shutil.rmtree(stale, ignore_errors=True)
+    return final, inputs_hash

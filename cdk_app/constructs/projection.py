@@ -1,0 +1,171 @@
+"""A consumer of the events stream: function + event source mapping + parked queue + alarms.
+
+Used for the read-model projections and for the other stream consumers (snapshotter, publisher):
+all of them need the same delivery settings — start at the beginning of the stream, bisect a
+failing batch, report partial failures, bounded retries and record age, and an on-failure queue so
+a poison batch never blocks its shard for 24 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_app.constructs.alerts import Alerts
+from cdk_app.constructs.event_store import EventStore
+from cdk_app.constructs.function import METRICS_NAMESPACE, CairnFunction
+from cdk_app.constructs.nag import acknowledge
+
+__all__ = ["Projection", "stream_filters"]
+
+
+def stream_filters(prefixes: Sequence[str]) -> list[dict]:
+    """FilterCriteria: inserted items (appends) whose ``stream_id`` starts with one of ``prefixes``.
+
+    No prefixes = every append. Filters are ORed by Lambda.
+    """
+    insert = lambda_.FilterRule.is_equal("INSERT")
+    if not prefixes:
+        return [lambda_.FilterCriteria.filter({"eventName": insert})]
+    return [
+        lambda_.FilterCriteria.filter(
+            {
+                "eventName": insert,
+                "dynamodb": {"Keys": {"stream_id": {"S": lambda_.FilterRule.begins_with(prefix)}}},
+            }
+        )
+        for prefix in prefixes
+    ]
+
+
+class Projection(Construct):
+    """Feeds ``function`` from the event store's stream; it may write only ``read_models``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        function: CairnFunction,
+        event_store: EventStore,
+        stream_prefixes: Sequence[str] = (),
+        read_models: Sequence[dynamodb.ITable] = (),
+        alerts: Alerts | None = None,
+        emits_parked_streams: bool = True,
+        batch_size: int = 100,
+        max_batching_window: Duration = Duration.seconds(1),
+        retry_attempts: int = 10,
+        max_record_age: Duration = Duration.hours(6),
+        parallelization_factor: int = 1,
+        iterator_age_alarm: Duration = Duration.minutes(5),
+    ) -> None:
+        super().__init__(scope, id)
+        self.function = function
+        self.read_models = list(read_models)
+        fn = function.function
+
+        self.parked_queue = sqs.Queue(
+            self,
+            "Parked",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.parked_queue,
+            {
+                "AwsSolutions-SQS3": (
+                    "This queue is itself the dead-letter destination (on-failure destination of the "
+                    "stream event source mapping); it is drained by an operator (make unpark)."
+                ),
+                "Serverless-SQSRedrivePolicy": (
+                    "Dead-letter destination of the stream mapping; nothing consumes it automatically, so "
+                    "there is no receive count to redrive on."
+                ),
+            },
+        )
+
+        event_store.grant_stream_read(function.role)
+        event_store.grant_read_events(function.role)  # gap repair reads the store
+        for table in self.read_models:
+            table.grant_read_write_data(function.role)
+        self.parked_queue.grant_send_messages(function.role)
+        function.add_environment("PARKED_QUEUE_URL", self.parked_queue.queue_url)
+
+        self.event_source = sources.DynamoEventSource(
+            event_store.events_table,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
+            retry_attempts=retry_attempts,
+            max_record_age=max_record_age,
+            parallelization_factor=parallelization_factor,
+            on_failure=sources.SqsDlq(self.parked_queue),
+            filters=stream_filters(stream_prefixes),
+        )
+        # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
+        fn.add_event_source(self.event_source)
+
+        self.iterator_age = fn.metric(
+            "IteratorAge", statistic="Maximum", period=Duration.minutes(1), label=f"{id} iterator age"
+        )
+        self.errors = fn.metric_errors(statistic="Sum", period=Duration.minutes(1), label=f"{id} errors")
+        self.parked_depth = self.parked_queue.metric_approximate_number_of_messages_visible(
+            statistic="Maximum", period=Duration.minutes(5), label=f"{id} parked batches (DLQ)"
+        )
+        self.streams_parked = (
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="StreamsParked",
+                dimensions_map={"service": function.service},
+                statistic="Sum",
+                period=Duration.minutes(5),
+                label=f"{id} streams parked",
+            )
+            if emits_parked_streams
+            else None
+        )
+
+        if alerts is not None:
+            alerts.alarm(
+                self,
+                "IteratorAgeAlarm",
+                metric=self.iterator_age,
+                threshold=iterator_age_alarm.to_milliseconds(),
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                description=f"{id} lags the event stream by more than {iterator_age_alarm.to_human_string()}",
+            )
+            alerts.alarm(
+                self,
+                "ErrorsAlarm",
+                metric=self.errors,
+                threshold=1,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                description=f"{id} keeps failing (batches are being retried)",
+            )
+            alerts.alarm(
+                self,
+                "ParkedBatchesAlarm",
+                metric=self.parked_depth,
+                threshold=1,
+                description=f"{id}: a batch exhausted its retries and was sent to the on-failure queue",
+            )
+            if self.streams_parked is not None:
+                alerts.alarm(
+                    self,
+                    "StreamsParkedAlarm",
+                    metric=self.streams_parked,
+                    threshold=1,
+                    description=f"{id} parked a stream it could not apply (see the read-model table)",
+                )

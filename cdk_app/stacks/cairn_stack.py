@@ -1,0 +1,354 @@
+"""The Cairn stack: composes the constructs, names the functions, wires env vars and grants.
+
+Every name here follows docs/architecture.md (function names, handlers, env vars, routes); the
+local runtime reads the synthesized template, so this file is the single source of wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_app.bundling import LayerBuild
+from cdk_app.constructs import (
+    Alerts,
+    CairnFunction,
+    Dashboard,
+    EventBus,
+    EventStore,
+    HttpService,
+    Projection,
+    PythonLayer,
+    ReadModelTable,
+    Route,
+)
+
+__all__ = ["CairnStack", "FUNCTIONS", "ROUTES", "SNAPSHOT_EVERY", "FunctionSpec"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Snapshotter cadence per aggregate type (also decides which streams it is fed).
+SNAPSHOT_EVERY = {"order": 50, "account": 100}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # construct id and CloudFormation logical id of the function
+    handler: str
+    service: str  # POWERTOOLS_SERVICE_NAME: the `service` dimension of its metrics
+    memory: int
+    timeout: int  # seconds
+    env: tuple[str, ...]  # which of the stack's resource env vars it gets
+
+
+_STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
+_ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, _STORE),
+    FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
+    FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
+                 ("EVENTS_TABLE", *_ORDER_VIEWS)),
+    FunctionSpec("AccountsCommands", "accounts.api.handler", "accounts", 1024, 10, _STORE),
+    FunctionSpec("AccountsQueries", "accounts.queries.handler", "accounts", 1024, 10,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE")),
+    FunctionSpec("AccountsProjections", "accounts.projections.handler", "accounts", 1024, 60,
+                 ("EVENTS_TABLE", "ACCOUNT_VIEW_TABLE")),
+    FunctionSpec("InventoryQueries", "inventory.queries.handler", "inventory", 512, 10, ("INVENTORY_TABLE",)),
+    FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
+                 ("NOTIFICATIONS_TABLE",)),
+    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
+                 ("EVENTS_TABLE", *_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
+    FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
+    FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
+                 ("EVENTS_TABLE", "EVENT_BUS_NAME")),
+    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30, _STORE),
+    FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
+    FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
+                 ("NOTIFICATIONS_TABLE",)),
+)
+
+# (method, path, function, public) — exactly the routes of API.md / docs/architecture.md.
+ROUTES: tuple[tuple[str, str, str, bool], ...] = (
+    ("POST", "/orders", "OrdersCommands", False),
+    ("POST", "/orders/{id}/payment", "OrdersCommands", False),
+    ("POST", "/orders/{id}/shipment", "OrdersCommands", False),
+    ("POST", "/orders/{id}/delivery", "OrdersCommands", False),
+    ("POST", "/orders/{id}/cancellation", "OrdersCommands", False),
+    ("GET", "/orders/{id}", "OrdersQueries", False),
+    ("GET", "/orders/{id}/history", "OrdersQueries", False),
+    ("GET", "/orders/{id}/events", "OrdersQueries", False),
+    ("GET", "/users/me/orders", "OrdersQueries", False),
+    ("GET", "/analytics/daily", "OrdersQueries", False),
+    ("POST", "/accounts", "AccountsCommands", False),
+    ("POST", "/accounts/{id}/deposits", "AccountsCommands", False),
+    ("POST", "/accounts/{id}/withdrawals", "AccountsCommands", False),
+    ("GET", "/accounts/{id}", "AccountsQueries", False),
+    ("GET", "/accounts/{id}/history", "AccountsQueries", False),
+    ("GET", "/accounts/{id}/events", "AccountsQueries", False),
+    ("GET", "/inventory/{sku}", "InventoryQueries", False),
+    ("GET", "/users/me/notifications", "NotificationsQueries", False),
+    ("GET", "/ops/projections", "Ops", False),
+    ("GET", "/health", "Ops", True),
+    ("GET", "/openapi.json", "Ops", True),
+)
+
+# Read-model and service tables: env var -> (construct id, CfnOutput key).
+TABLES = {
+    "ORDER_VIEW_TABLE": ("OrderView", "OrderViewTableName"),
+    "USER_ORDERS_TABLE": ("UserOrders", "UserOrdersTableName"),
+    "ANALYTICS_TABLE": ("Analytics", "AnalyticsTableName"),
+    "ACCOUNT_VIEW_TABLE": ("AccountView", "AccountViewTableName"),
+    "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
+    "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
+}
+
+_CODE_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/tests",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+    "**/.mypy_cache",
+]
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    if days not in _RETENTION:
+        raise ValueError(f"log_retention_days must be one of {sorted(_RETENTION)}, got {days}")
+    return _RETENTION[days]
+
+
+class CairnStack(Stack):
+    """Everything Cairn needs in one account/region."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        skip_layer_build: bool = False,
+        log_retention_days: int = 30,
+        api_rate_limit: int = 200,
+        api_burst_limit: int = 400,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id, description="Cairn: serverless event sourcing + CQRS", **kwargs)
+        log_retention = _retention(log_retention_days)
+        # CDK adds DependsOn on a function's role and policy although the GetAtt already orders them.
+        self.template_options.metadata = {"cfn-lint": {"config": {"ignore_checks": ["W3005"]}}}
+
+        alerts = Alerts(self, "Alerts")
+        store = EventStore(self, "EventStore")
+        tables = {env: ReadModelTable(self, cid).table for env, (cid, _) in TABLES.items()}
+        bus = EventBus(self, "IntegrationEvents", source="cairn.orders", alerts=alerts)
+
+        layer = PythonLayer(
+            self,
+            "CairnLayer",
+            build=LayerBuild(
+                name="cairn",
+                requirements=REPO_ROOT / "layers" / "requirements.txt",
+                packages=(REPO_ROOT / "layers" / "cairn" / "python" / "cairn",),
+            ),
+            cache_root=REPO_ROOT / "layers" / "build",
+            fallback_dir=REPO_ROOT / "layers" / "cairn",
+            skip_build=skip_layer_build,
+            description="cairn runtime + Powertools + pydantic (python3.13, arm64)",
+        )
+        code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
+
+        env_values = {
+            "EVENTS_TABLE": store.events_table.table_name,
+            "IDEMPOTENCY_TABLE": store.idempotency_table.table_name,
+            "SNAPSHOT_BUCKET": store.snapshot_bucket.bucket_name,
+            "EVENT_BUS_NAME": bus.bus.event_bus_name,
+            "SNAPSHOT_EVERY": ",".join(f"{kind}={every}" for kind, every in SNAPSHOT_EVERY.items()),
+            **{env: table.table_name for env, table in tables.items()},
+        }
+        fns: dict[str, CairnFunction] = {}
+        for spec in FUNCTIONS:
+            fn = CairnFunction(
+                self,
+                spec.name,
+                code=code,
+                handler=spec.handler,
+                service=spec.service,
+                memory_size=spec.memory,
+                timeout=Duration.seconds(spec.timeout),
+                layers=[layer.layer],
+                environment={key: env_values[key] for key in spec.env},
+                log_retention=log_retention,
+                description=f"Cairn {spec.name} ({spec.handler})",
+            )
+            fn.function.node.default_child.override_logical_id(spec.name)  # type: ignore[union-attr]
+            fns[spec.name] = fn
+        self.functions = fns
+
+        # -- commands: append events + markers, load snapshots (never write them) ---------------
+        for name in ("OrdersCommands", "AccountsCommands", "Payments"):
+            store.grant_append(fns[name].role)
+            store.grant_write_markers(fns[name].role)
+            store.grant_snapshot_read(fns[name].role)
+
+        # -- queries: read only -----------------------------------------------------------------
+        for name, views in (
+            ("OrdersQueries", _ORDER_VIEWS),
+            ("AccountsQueries", ("ACCOUNT_VIEW_TABLE",)),
+        ):
+            store.grant_read_events(fns[name].role)
+            store.grant_snapshot_read(fns[name].role)
+            for env in views:
+                tables[env].grant_read_data(fns[name].role)
+        tables["INVENTORY_TABLE"].grant_read_data(fns["InventoryQueries"].role)
+        tables["NOTIFICATIONS_TABLE"].grant_read_data(fns["NotificationsQueries"].role)
+        store.grant_read_events(fns["Ops"].role)
+        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE"):
+            tables[env].grant_read_data(fns["Ops"].role)
+
+        # -- stream consumers ---------------------------------------------------------------------
+        projections = {
+            "OrdersProjections": Projection(
+                self,
+                "OrdersProjection",
+                function=fns["OrdersProjections"],
+                event_store=store,
+                stream_prefixes=["order-"],
+                read_models=[tables[env] for env in _ORDER_VIEWS],
+                alerts=alerts,
+            ),
+            "AccountsProjections": Projection(
+                self,
+                "AccountsProjection",
+                function=fns["AccountsProjections"],
+                event_store=store,
+                stream_prefixes=["account-"],
+                read_models=[tables["ACCOUNT_VIEW_TABLE"]],
+                alerts=alerts,
+            ),
+            "Snapshotter": Projection(
+                self,
+                "SnapshotterConsumer",
+                function=fns["Snapshotter"],
+                event_store=store,
+                stream_prefixes=[f"{kind}-" for kind in SNAPSHOT_EVERY],
+                alerts=alerts,
+                emits_parked_streams=False,
+            ),
+            "Publisher": Projection(
+                self,
+                "PublisherConsumer",
+                function=fns["Publisher"],
+                event_store=store,
+                stream_prefixes=["order-"],
+                alerts=alerts,
+                emits_parked_streams=False,
+            ),
+        }
+        store.grant_snapshot_read(fns["Snapshotter"].role)
+        store.grant_snapshot_write(fns["Snapshotter"].role)
+        bus.grant_put(fns["Publisher"].role)
+
+        # -- event-driven consumers (EventBridge -> SQS -> Lambda) --------------------------------
+        subscriptions = [
+            bus.subscribe(
+                "PaymentsSubscription",
+                function=fns["Payments"],
+                detail_types=["OrderCreated"],
+                detail={"data": {"payment_token": events.Match.exists()}},
+            ),
+            bus.subscribe(
+                "InventorySubscription",
+                function=fns["Inventory"],
+                detail_types=["OrderCreated", "OrderCancelled", "PaymentFailed"],
+            ),
+            bus.subscribe(
+                "NotificationsSubscription",
+                function=fns["Notifications"],
+                detail_types=["OrderCreated", "PaymentProcessed", "OrderShipped", "OrderDelivered"],
+            ),
+        ]
+        tables["INVENTORY_TABLE"].grant_read_write_data(fns["Inventory"].role)
+        tables["NOTIFICATIONS_TABLE"].grant_read_write_data(fns["Notifications"].role)
+
+        # -- HTTP ------------------------------------------------------------------------------------
+        http = HttpService(
+            self,
+            "Http",
+            routes=[Route(method, path, fns[fn].function, public) for method, path, fn, public in ROUTES],
+            rate_limit=api_rate_limit,
+            burst_limit=api_burst_limit,
+        )
+        self.http = http
+
+        # -- alarms not owned by a construct, dashboard ---------------------------------------------
+        alerts.alarm(
+            self,
+            "Api5xxAlarm",
+            metric=http.api.metric_server_error(statistic="Sum", period=Duration.minutes(5)),
+            threshold=5,
+            description="The HTTP API answered 5 or more 5xx in 5 minutes",
+        )
+        alerts.alarm(
+            self,
+            "EventsWriteThrottlesAlarm",
+            metric=store.events_table.metric("WriteThrottleEvents", statistic="Sum", period=Duration.minutes(5)),
+            threshold=10,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description="Appends to the events table are being throttled",
+        )
+        dashboard = Dashboard(
+            self,
+            "Dashboard",
+            api=http.api,
+            command_services=["orders", "accounts", "payments"],
+            projections=projections,
+            subscriptions=subscriptions,
+            tables={
+                "Events": store.events_table,
+                "Idempotency": store.idempotency_table,
+                **{cid: tables[env] for env, (cid, _) in TABLES.items()},
+            },
+            functions=fns,
+            alarms=list(alerts.alarms),
+        )
+
+        # -- outputs (names fixed: docs/deploy.md and the local runtime use them) ----------------
+        outputs = {
+            "ApiUrl": http.url,
+            "UserPoolId": http.user_pool.user_pool_id,
+            "UserPoolClientId": http.client.user_pool_client_id,
+            "EventsTableName": store.events_table.table_name,
+            "IdempotencyTableName": store.idempotency_table.table_name,
+            "SnapshotBucketName": store.snapshot_bucket.bucket_name,
+            "EventBusName": bus.bus.event_bus_name,
+            **{output: tables[env].table_name for env, (_, output) in TABLES.items()},
+            "AlarmTopicArn": alerts.topic.topic_arn,
+            "DashboardName": dashboard.dashboard.dashboard_name,
+        }
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)
+
