@@ -21,6 +21,8 @@ Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A
 UnitPrice = Annotated[Money, Field(gt=0, le=Decimal("1000000.00"))]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 ShortId = Annotated[str, Field(min_length=1, max_length=128)]
+Tracking = Annotated[str, Field(min_length=1, max_length=64)]
+PaymentToken = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class OrderStatus(StrEnum):
@@ -56,7 +58,7 @@ class CreateOrder(_Command):
     customer_id: str
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ITEMS)]
     currency: Currency
-    payment_token: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    payment_token: PaymentToken | None = None
 
     @model_validator(mode="after")
     def _total_fits(self) -> CreateOrder:
@@ -81,7 +83,7 @@ class FailPayment(_Command):
 
 class ShipOrder(_Command):
     kind: Literal["ship"] = "ship"
-    tracking: Annotated[str, Field(min_length=1, max_length=64)]
+    tracking: Tracking
 
 
 class DeliverOrder(_Command):

@@ -112,20 +112,15 @@ def transient_failure(exc: BaseException) -> bool:
     return False
 
 
-class _LazyTracer:
-    """Powertools Tracer, built only when tracing is on: it imports the X-Ray SDK (~100 ms)."""
+def tracing_enabled() -> bool:
+    """Powertools' own rule: off when disabled by env, outside Lambda, or under SAM local.
 
-    def __init__(self, service: str):
-        self.service = service
-        self.enabled = not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
-        self._tracer: Any = None
-
-    def get(self) -> Any:
-        if self.enabled and self._tracer is None:
-            from aws_lambda_powertools import Tracer
-
-            self._tracer = Tracer(service=self.service)
-        return self._tracer
+    Checked before building a Tracer because the Tracer imports the X-Ray SDK (~100 ms), which a
+    process that will not trace should not pay for.
+    """
+    if resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
+        return False
+    return bool(os.getenv("AWS_LAMBDA_FUNCTION_NAME")) and not os.getenv("AWS_SAM_LOCAL")
 
 
 class HttpService:
@@ -138,7 +133,11 @@ class HttpService:
         self.max_body_bytes = max_body_bytes
         self.logger = Logger(service=self.service)
         self.metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Cairn", service=self.service)
-        self.tracer = _LazyTracer(self.service)
+        self.tracer: Any = None
+        if tracing_enabled():
+            from aws_lambda_powertools import Tracer
+
+            self.tracer = Tracer(service=self.service)
         self.app = APIGatewayHttpResolver(
             enable_validation=True,
             response_validation_error_http_code=500,
@@ -149,9 +148,14 @@ class HttpService:
         self._install_error_handlers()
 
     # -- routes ---------------------------------------------------------------------------------
-    def route(self, method: str, rule: str, *, staff: bool = False, **kwargs: Any) -> Callable:
-        """``app.route`` plus ``staff=True`` (403 for anyone outside the staff group)."""
+    def route(
+        self, method: str, rule: str, *, staff: bool = False, problems: Mapping[int, str] | None = None, **kwargs: Any
+    ) -> Callable:
+        """``app.route`` plus ``staff=True`` (403 for anyone outside the staff group) and
+        ``problems={status: description}`` documented as problem+json responses in OpenAPI."""
         responses: dict[int, Any] = {**self._common_responses(staff), **kwargs.pop("responses", {})}
+        for status, description in (problems or {}).items():
+            responses[status] = _problem_response(description)
         if staff:
             self.staff_routes.add((method.upper(), rule))
             kwargs["middlewares"] = [self._staff_only, *kwargs.get("middlewares", [])]
@@ -166,9 +170,7 @@ class HttpService:
         return self.route("POST", rule, **kwargs)
 
     def _common_responses(self, staff: bool) -> dict[int, Any]:
-        def problem(description: str) -> dict[str, Any]:
-            return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}}}
-
+        problem = _problem_response
         responses = {422: problem("Validation failed"), 404: problem("Not found")}
         if self.authenticated:
             responses[401] = problem("Missing or invalid token")
@@ -200,10 +202,9 @@ class HttpService:
 
     # -- the Lambda entry point ---------------------------------------------------------------------
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        tracer = self.tracer.get()
-        if tracer is None:
+        if self.tracer is None:
             return self._handle(event, context)
-        with tracer.provider.in_subsegment("## handler") as subsegment:
+        with self.tracer.provider.in_subsegment("## handler") as subsegment:
             subsegment.put_annotation("ColdStart", self._cold)
             subsegment.put_annotation("Service", self.service)
             return self._handle(event, context)
@@ -369,9 +370,13 @@ class HttpService:
         return json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
 
 
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
 def _public_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``[{loc, msg}]`` without the offending input (it may be large or sensitive)."""
     return [{"loc": [p for p in e.get("loc", ())], "msg": str(e.get("msg") or e.get("type") or "invalid")} for e in errors]
 
 
-__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "transient_failure"]
+__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "tracing_enabled", "transient_failure"]

@@ -1,0 +1,201 @@
+"""OrdersCommands Lambda: POST /orders and the order's payment/shipment/delivery/cancellation.
+
+Thin: the body is validated by Powertools against the models below (built from the domain's
+own types), turned into a domain command and run through the runtime by ``cairn.http.execute``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from cairn.http import CommandRequest, HttpService, IdempotencyKey, IfMatch, execute, not_found
+from kernel import Currency, Money, money_str
+from orders import domain
+
+service = HttpService("orders")
+app = service.app
+
+ORDER_ID = re.compile(r"^order-[A-Za-z0-9-]{1,64}$")
+OrderId = Annotated[str, Path(description="order id, `order-<uuid>`", max_length=100)]
+MONEY_PATTERN = r"^-?\d+\.\d{2}$"
+
+
+# -- bodies -----------------------------------------------------------------------------------
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateOrderBody(_Body):
+    items: Annotated[list[domain.OrderLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
+    currency: Currency
+    payment_token: domain.PaymentToken | None = None
+
+
+class PaymentBody(_Body):
+    payment_id: domain.ShortId
+    amount: Money
+
+
+class ShipmentBody(_Body):
+    tracking: domain.Tracking
+
+
+class DeliveryBody(_Body):
+    pass
+
+
+class CancellationBody(_Body):
+    reason: domain.Text
+
+
+class OrderCommandResult(BaseModel):
+    order_id: str
+    version: int
+    status: domain.OrderStatus
+    total: Annotated[str, Field(pattern=MONEY_PATTERN, examples=["19.99"])]
+    currency: str
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _answer(state: domain.OrderState, version: int) -> dict:
+    return {
+        "order_id": state.order_id,
+        "version": version,
+        "status": state.status.value if state.status else None,
+        "total": money_str(state.total),
+        "currency": state.currency,
+    }
+
+
+def _stream(order_id: str) -> str:
+    if not ORDER_ID.match(order_id):
+        raise not_found(f"{order_id} not found")
+    return order_id
+
+
+def _runtime():
+    from orders.app import runtime
+
+    return runtime()
+
+
+def _existing_order_command(
+    route: str, order_id: str, command: object, body: BaseModel, if_match: str | None, key: str | None, *, owner_may: bool
+) -> Response:
+    principal = service.principal
+    return execute(
+        service,
+        _runtime(),
+        _stream(order_id),
+        command,
+        CommandRequest(route, body.model_dump(mode="json"), {"id": order_id}, if_match, key),
+        answer=_answer,
+        # staff act on any order; an owner only where API.md allows it; anyone else gets 404
+        authorize=lambda state: principal.is_staff or (owner_may and state.customer_id == principal.sub),
+    )
+
+
+COMMAND_PROBLEMS = {
+    409: "A business rule said no (type …/invalid-transition, …/payment-amount-mismatch)",
+    412: "If-Match does not match the stream's version (body has current_version)",
+}
+
+
+# -- routes -----------------------------------------------------------------------------------
+@service.post(
+    "/orders",
+    status_code=201,
+    summary="Place an order",
+    description="The server assigns `order_id`; `Location` points at the new order.",
+    tags=["orders"],
+)
+def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
+    order_id = f"order-{uuid.uuid4()}"
+    command = domain.CreateOrder(
+        order_id=order_id,
+        customer_id=service.principal.sub,
+        items=body.items,
+        currency=body.currency,
+        payment_token=body.payment_token,
+    )
+    return execute(
+        service,
+        _runtime(),
+        order_id,
+        command,
+        CommandRequest("POST /orders", body.model_dump(mode="json"), {}, None, idempotency_key),
+        answer=_answer,
+        status=201,
+        headers=lambda answer: {"Location": f"/orders/{answer['order_id']}"},
+    )
+
+
+@service.post(
+    "/orders/<id>/payment",
+    staff=True,
+    summary="Record a payment (staff); the amount must equal the order total",
+    tags=["orders"],
+    problems=COMMAND_PROBLEMS,
+)
+def record_payment(
+    id: OrderId, body: PaymentBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.RecordPayment(payment_id=body.payment_id, amount=body.amount)
+    return _existing_order_command(
+        "POST /orders/{id}/payment", id, command, body, if_match, idempotency_key, owner_may=False
+    )
+
+
+@service.post(
+    "/orders/<id>/shipment",
+    staff=True,
+    summary="Ship a paid order (staff)",
+    tags=["orders"],
+    problems=COMMAND_PROBLEMS,
+)
+def ship_order(
+    id: OrderId, body: ShipmentBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.ShipOrder(tracking=body.tracking)
+    return _existing_order_command(
+        "POST /orders/{id}/shipment", id, command, body, if_match, idempotency_key, owner_may=False
+    )
+
+
+@service.post(
+    "/orders/<id>/delivery",
+    staff=True,
+    summary="Mark a shipped order delivered (staff)",
+    tags=["orders"],
+    problems=COMMAND_PROBLEMS,
+)
+def deliver_order(
+    id: OrderId, body: DeliveryBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    return _existing_order_command(
+        "POST /orders/{id}/delivery", id, domain.DeliverOrder(), body, if_match, idempotency_key, owner_may=False
+    )
+
+
+@service.post(
+    "/orders/<id>/cancellation",
+    summary="Cancel an order before it ships (owner or staff)",
+    tags=["orders"],
+    problems=COMMAND_PROBLEMS,
+)
+def cancel_order(
+    id: OrderId, body: CancellationBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.CancelOrder(reason=body.reason)
+    return _existing_order_command(
+        "POST /orders/{id}/cancellation", id, command, body, if_match, idempotency_key, owner_may=True
+    )
+
+
+handler = service.handler

@@ -1,0 +1,255 @@
+"""OrdersQueries Lambda: order view, time travel, audit trail, the caller's orders, analytics.
+
+Single-entity reads come from the Order View read model; with ``?min_version=N`` a view older
+than N (the projection lags) is replaced by the same view function folded over the event store,
+so a client never reads older than its own write. Time travel and the audit trail always read
+the event store (snapshots + tail for time travel).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from cairn.http import HttpService, not_found, validation_failed
+from cairn.http.queries import (
+    EventPage,
+    event_page,
+    instant,
+    json_response,
+    one_of_version_or_at,
+    version_not_reached,
+)
+
+service = HttpService("orders-queries")
+app = service.app
+
+ORDER_ID = re.compile(r"^order-[A-Za-z0-9-]{1,64}$")
+OrderId = Annotated[str, Path(description="order id, `order-<uuid>`", max_length=100)]
+MAX_ANALYTICS_DAYS = 366
+Money = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["19.99"])]
+
+
+# -- response shapes (API.md) -------------------------------------------------------------------
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # API.md: fields may be added, none removed
+
+
+class Line(_Open):
+    sku: str
+    quantity: int
+    unit_price: Money
+
+
+class Step(_Open):
+    type: str
+    version: int
+    occurred_at: str
+
+
+class OrderView(_Open):
+    order_id: str
+    customer_id: str
+    status: str
+    currency: str
+    items: list[Line]
+    total: Money
+    version: int
+    created_at: str
+    updated_at: str
+    tracking: str | None
+    timeline: list[Step]
+
+
+class OrderAsOf(_Open):
+    order_id: str
+    customer_id: str
+    version: int
+    status: str
+    currency: str
+    total: Money
+    items: list[Line]
+    tracking: str | None
+    as_of: str | None
+
+
+class OrderSummary(_Open):
+    order_id: str
+    status: str
+    total: Money
+    currency: str
+    created_at: str
+    version: int
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderSummary]
+    next_cursor: str | None
+
+
+class Day(_Open):
+    date: str
+    currency: str
+    orders_created: int
+    orders_paid: int
+    orders_cancelled: int
+    revenue: Money
+    average_order_value: Money
+
+
+class DailyReport(BaseModel):
+    days: list[Day]
+
+
+# -- adapters (built on first use: importing this module stays cheap) ------------------------
+@cache
+def _dynamodb() -> Any:
+    from cairn.aws import client
+
+    return client("dynamodb")
+
+
+def _runtime() -> Any:
+    from orders.app import runtime
+
+    return runtime()
+
+
+def _stream(order_id: str) -> str:
+    if not ORDER_ID.match(order_id):
+        raise not_found(f"{order_id} not found")
+    return order_id
+
+
+def _visible(customer_id: str | None) -> bool:
+    principal = service.principal
+    return principal.is_staff or (customer_id is not None and customer_id == principal.sub)
+
+
+ENTITY_PROBLEMS = {412: "min_version is beyond the order's latest version (body has current_version)"}
+
+
+# -- routes ---------------------------------------------------------------------------------------
+@service.get(
+    "/orders/<id>",
+    summary="The Order View (owner or staff)",
+    description="`min_version=N`: never older than N (answers from the event store if the view lags).",
+    tags=["orders"],
+    problems=ENTITY_PROBLEMS,
+)
+def get_order(
+    id: OrderId, min_version: Annotated[int | None, Query(ge=1, le=10**12)] = None
+) -> Response[OrderView]:
+    from orders.read_models import OrderViews, order_view_from_events
+
+    stream_id = _stream(id)
+    view = OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id)
+    source = "read-model"
+    if view is None or (min_version is not None and view["version"] < min_version):
+        # the projection has not caught up (or never saw the order): fold the store instead
+        view = order_view_from_events(_runtime().store.read(stream_id))
+        source = "event-store"
+    if view is None or not _visible(view.get("customer_id")):
+        raise not_found(f"{id} not found")
+    if min_version is not None and view["version"] < min_version:
+        raise version_not_reached(id, view["version"], min_version)
+    return json_response(view, version=view["version"], source=source)
+
+
+@service.get(
+    "/orders/<id>/history",
+    summary="The order as of a version or an instant (owner or staff)",
+    description="Exactly one of `version` or `at` (ISO 8601). 404 if the order did not exist then.",
+    tags=["orders"],
+)
+def get_order_history(
+    id: OrderId,
+    version: Annotated[int | None, Query(ge=1, le=10**12)] = None,
+    at: Annotated[str | None, Query(max_length=40, description="ISO 8601 instant, e.g. 2026-11-26T08:30:00Z")] = None,
+) -> Response[OrderAsOf]:
+    from cairn.commands import StreamNotFoundError
+    from kernel import money_str
+
+    stream_id = _stream(id)
+    at = instant(at)
+    one_of_version_or_at(version, at)
+    try:
+        reached, state, last_at = _runtime().state_at(stream_id, up_to_version=version, up_to_time=at)
+    except StreamNotFoundError:
+        raise not_found(f"{id} did not exist then") from None
+    if not _visible(state.customer_id) or (version is not None and reached < version):
+        raise not_found(f"{id} has no version {version}" if version is not None else f"{id} not found")
+    body = {
+        "order_id": state.order_id,
+        "customer_id": state.customer_id,
+        "version": reached,
+        "status": state.status.value,
+        "currency": state.currency,
+        "total": money_str(state.total),
+        "items": [line.model_dump(mode="json") for line in state.items],
+        "tracking": state.tracking,
+        "as_of": last_at,
+    }
+    return json_response(body, version=reached)
+
+
+@service.get(
+    "/orders/<id>/events",
+    summary="The order's events, oldest first (audit trail; owner or staff)",
+    tags=["orders"],
+)
+def get_order_events(
+    id: OrderId,
+    after: Annotated[int, Query(ge=0, le=10**12)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response[EventPage]:
+    page = event_page(
+        _runtime().store, _stream(id), after, limit, lambda first: _visible(getattr(first.data, "customer_id", None))
+    )
+    return json_response(page)
+
+
+@service.get("/users/me/orders", summary="The caller's orders, newest first", tags=["orders"])
+def list_my_orders(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+) -> Response[OrderPage]:
+    from orders.read_models import InvalidCursorError, UserOrders
+
+    reader = UserOrders(_dynamodb(), os.environ["USER_ORDERS_TABLE"])
+    try:
+        orders, next_cursor = reader.list(service.principal.sub, limit, cursor)
+    except InvalidCursorError:
+        raise validation_failed([{"loc": ["query", "cursor"], "msg": "not a cursor this API issued"}]) from None
+    return json_response({"orders": orders, "next_cursor": next_cursor})
+
+
+@service.get(
+    "/analytics/daily",
+    staff=True,
+    summary="Orders and revenue per day and currency (staff)",
+    description="`from`..`to` inclusive, at most 366 days. Revenue counts payments on their day.",
+    tags=["analytics"],
+)
+def daily_analytics(
+    from_: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
+    to: Annotated[date, Query(description="last day, YYYY-MM-DD")],
+) -> Response[DailyReport]:
+    from orders.read_models import DailyAnalytics
+
+    if from_ > to:
+        raise validation_failed([{"loc": ["query", "to"], "msg": "to is before from"}])
+    if (to - from_).days + 1 > MAX_ANALYTICS_DAYS:
+        raise validation_failed([{"loc": ["query", "to"], "msg": f"at most {MAX_ANALYTICS_DAYS} days"}])
+    days = DailyAnalytics(_dynamodb(), os.environ["ANALYTICS_TABLE"]).days(from_, to)
+    return json_response({"days": days})
+
+
+handler = service.handler
