@@ -27,8 +27,8 @@ class MalformedIntegrationEventError(ValueError):
 
 
 def _key(model: type[IntegrationEvent]) -> tuple[str, int]:
-    fields = model.model_fields
-    return fields["type"].default, fields["version"].default
+    type_name, version, _ = model.contract()
+    return type_name, version
 
 
 CATALOGUE: dict[tuple[str, int], type[IntegrationEvent]] = {_key(m): m for m in ORDER_EVENTS}
@@ -65,7 +65,7 @@ def json_schemas() -> dict[str, Any]:
             {
                 "type": type_name,
                 "version": version,
-                "source": model.model_fields["source"].default,
+                "source": model.contract()[2],
                 "detail_type": type_name,
                 "schema": schema,
             }

@@ -24,6 +24,13 @@ from integration.envelope import IntegrationEvent
 logger = logging.getLogger(__name__)
 
 
+class DeliveredEvent(EventBridgeModel):
+    """EventBridge's target event shape. ``account`` is optional: moto's SQS targets omit it
+    (AWS always sends it) and nothing here depends on it."""
+
+    account: str | None = None  # type: ignore[assignment]
+
+
 def event_from_eventbridge(raw: dict[str, Any]) -> IntegrationEvent:
     """An EventBridge event (as delivered to a target) -> its integration event.
 
@@ -32,7 +39,7 @@ def event_from_eventbridge(raw: dict[str, Any]) -> IntegrationEvent:
     does not know).
     """
     try:
-        bridge = EventBridgeModel.model_validate(raw)
+        bridge = DeliveredEvent.model_validate(raw)
     except ValidationError as exc:
         raise MalformedIntegrationEventError(f"not an EventBridge event: {exc}") from exc
     event = parse_integration_event(bridge.detail)

@@ -8,7 +8,7 @@ The envelope travels as the EventBridge ``detail``; ``detail-type`` is ``type``.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,11 @@ class IntegrationEvent(BaseModel):
     causation_id: str | None = Field(None, description="Id of the internal event this integration event reports.")
     data: Any
 
+    @classmethod
+    def contract(cls) -> tuple[str, int, str]:
+        """(type, version, source) of a concrete contract class (its ``Literal`` annotations)."""
+        return tuple(get_args(cls.model_fields[name].annotation)[0] for name in ("type", "version", "source"))
+
     def to_detail(self) -> dict[str, Any]:
-        """JSON-ready EventBridge detail."""
-        return self.model_dump(mode="json")
+        """JSON-ready EventBridge detail; absent optionals are omitted (so `exists` patterns are exact)."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -87,10 +87,13 @@ def to_integration_events(envelope: EventEnvelope, state_after: domain.OrderStat
     if mapper is None:
         return []
     model, data = mapper(envelope.data, order_snapshot(state_after))
-    type_name, version = model.model_fields["type"].default, model.model_fields["version"].default
+    type_name, version, source = model.contract()
     return [
         model(
             id=integration_event_id(envelope.event_id, type_name, version),
+            type=type_name,
+            version=version,
+            source=source,
             subject=state_after.order_id,
             sequence=envelope.version,
             occurred_at=envelope.occurred_at,

@@ -76,44 +76,44 @@ class OrderCancelledData(_Contract):
 
 
 class OrderCreatedV1(IntegrationEvent):
-    type: Literal["OrderCreated"] = "OrderCreated"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["OrderCreated"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: OrderCreatedData
 
 
 class PaymentProcessedV1(IntegrationEvent):
-    type: Literal["PaymentProcessed"] = "PaymentProcessed"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["PaymentProcessed"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: PaymentProcessedData
 
 
 class PaymentFailedV1(IntegrationEvent):
-    type: Literal["PaymentFailed"] = "PaymentFailed"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["PaymentFailed"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: PaymentFailedData
 
 
 class OrderShippedV1(IntegrationEvent):
-    type: Literal["OrderShipped"] = "OrderShipped"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["OrderShipped"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: OrderShippedData
 
 
 class OrderDeliveredV1(IntegrationEvent):
-    type: Literal["OrderDelivered"] = "OrderDelivered"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["OrderDelivered"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: OrderDeliveredData
 
 
 class OrderCancelledV1(IntegrationEvent):
-    type: Literal["OrderCancelled"] = "OrderCancelled"
-    version: Literal[1] = 1
-    source: Literal["cairn.orders"] = SOURCE
+    type: Literal["OrderCancelled"]
+    version: Literal[1]
+    source: Literal["cairn.orders"]
     data: OrderCancelledData
 
 
