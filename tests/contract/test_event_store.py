@@ -226,6 +226,30 @@ class EventStoreContract:
         assert second.schema_version == 2
         assert second.data == Deposited(amount=Decimal("1.25"), ref="new", currency="USD")
 
+    def test_fold_equals_folding_what_is_read(self, store: EventStore) -> None:
+        old = self.with_registry(store, build_v1_registry())
+        old.append(STREAM, [NewEvent(data=DepositedV1(amount=Decimal("5"), ref="old"))], 0)
+        store.append(STREAM, [deposit(str(i)) for i in range(12)], 1)
+        store.append(STREAM, [NewEvent(data=Noted(text="n"))], 13)
+
+        def evolve(seen: tuple[Any, ...], event: Any) -> tuple[Any, ...]:
+            return (*seen, event)
+
+        everything = tuple(e.data for e in store.read(STREAM))
+        assert store.fold(STREAM, (), evolve) == (14, everything)
+        assert everything[0] == Deposited(amount=Decimal("5"), ref="old", currency="USD")  # upcast
+        assert store.fold(STREAM, ("x",), evolve, after=9) == (14, ("x", *everything[9:]))
+        assert store.fold(STREAM, "same", evolve, after=14) == (14, "same")
+        assert store.fold("ledger-none", "same", evolve) == (0, "same")
+
+    def test_fold_names_a_corrupt_event(self, store: EventStore) -> None:
+        store.append(STREAM, [deposit("a"), deposit("b"), deposit("c")], 0)
+        self.corrupt(store, STREAM, 2)
+        with pytest.raises(CorruptEventError) as info:
+            store.fold(STREAM, 0, lambda n, e: n + 1)
+        assert (info.value.stream_id, info.value.version) == (STREAM, 2)
+        assert store.fold(STREAM, 0, lambda n, e: n + 1, after=2) == (3, 1)
+
     # -- idempotency ------------------------------------------------------------------------------
     def test_idempotent_repeat_returns_first_answer_and_writes_nothing(self, store: EventStore) -> None:
         store.append(STREAM, [NewEvent(data=LedgerOpened(owner="ann"))], 0)

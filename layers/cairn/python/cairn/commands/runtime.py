@@ -113,11 +113,7 @@ class CommandRuntime(Generic[S]):
         return self._catch_up(stream_id, version, state)
 
     def _catch_up(self, stream_id: str, version: int, state: S) -> tuple[int, S]:
-        evolve = self.decider.evolve
-        for envelope in self.store.read(stream_id, after=version):
-            state = evolve(state, envelope.data)
-            version = envelope.version
-        return version, state
+        return self.store.fold(stream_id, state, self.decider.evolve, after=version)
 
     def state_at(
         self, stream_id: str, *, up_to_version: int | None = None, up_to_time: str | None = None

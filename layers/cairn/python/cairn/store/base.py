@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cairn.events import EventEnvelope, EventMetadata, EventRegistry, NewEvent
 from cairn.events.registry import SchemaVersionError, UnknownEventTypeError, UpcasterMissingError
+
+S = TypeVar("S")
 
 MAX_EVENTS_PER_APPEND = 100  # TransactWriteItems limit (the marker takes one slot when present)
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB item limit: attribute names + values, UTF-8 bytes
@@ -246,6 +248,25 @@ class EventStore(ABC):
     @abstractmethod
     def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         """The marker written with the first success of ``key``, if any."""
+
+    def fold(
+        self,
+        stream_id: str,
+        state: S,
+        evolve: Callable[[S, Any], S],
+        after: int = 0,
+    ) -> tuple[int, S]:
+        """``state`` evolved by every event after ``after``: (last version, state).
+
+        The load path needs only payloads, so adapters may override this to skip building
+        envelopes and metadata (the DynamoDB store does). Returns ``(after, state)`` when there
+        is nothing newer.
+        """
+        version = after
+        for envelope in self.read(stream_id, after=after):
+            state = evolve(state, envelope.data)
+            version = envelope.version
+        return version, state
 
     # -- shared helpers for adapters ----------------------------------------------------------
     def encode_batch(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> list[EncodedEvent]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
+from pydantic_core import SchemaValidator
 
 from cairn.events import EventEnvelope, EventRegistry, NewEvent, normalize_timestamp, utc_now_iso
 from cairn.store.base import (
@@ -47,6 +48,8 @@ __all__ = [
     "envelope_from_item",
     "item_from_encoded",
 ]
+
+S = TypeVar("S")
 
 DEFAULT_MARKER_TTL_SECONDS = 24 * 3600  # how long a repeat of an idempotent command is recognised
 
@@ -349,6 +352,10 @@ class DynamoDBEventStore(EventStore):
             yield envelope_from_item(item, registry)
 
     def _query_items(self, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for items in self._query_pages(condition, values):
+            yield from items
+
+    def _query_pages(self, condition: str, values: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         request: dict[str, Any] = {
             "TableName": self.events_table,
             "KeyConditionExpression": condition,
@@ -360,11 +367,56 @@ class DynamoDBEventStore(EventStore):
             request["Limit"] = self.page_size
         while True:
             page = self.client.query(**request)
-            yield from page.get("Items", ())
+            items = page.get("Items")
+            if items:
+                yield items
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
             request["ExclusiveStartKey"] = last
+
+    def fold(
+        self,
+        stream_id: str,
+        state: S,
+        evolve: Callable[[S, Any], S],
+        after: int = 0,
+    ) -> tuple[int, S]:
+        """The load path: payloads only (no envelopes, no metadata), one bound pydantic-core
+        validator per event type, versions parsed once per page."""
+        version = after
+        decoders: dict[str, tuple[str, Callable[[str], Any]]] = {}
+        values = {":s": {"S": stream_id}, ":lo": {"N": str(after + 1)}}
+        for items in self._query_pages("stream_id = :s AND #v >= :lo", values):
+            for item in items:
+                try:
+                    type_name = item["type"]["S"]
+                    schema_version = item["schema_version"]["N"]
+                    known = decoders.get(type_name)
+                    if known is None or known[0] != schema_version:
+                        known = decoders[type_name] = (schema_version, self._decoder(type_name, schema_version))
+                    payload = known[1](item["data"]["S"])
+                except Exception:
+                    envelope_from_item(item, self.registry)  # raises the precise, named error
+                    raise
+                state = evolve(state, payload)
+            try:
+                version = int(items[-1]["version"]["N"])
+            except (KeyError, TypeError, ValueError):
+                envelope_from_item(items[-1], self.registry)
+                raise
+        return version, state
+
+    def _decoder(self, type_name: str, schema_version: str) -> Callable[[str], Any]:
+        entry = self.registry.get(type_name)
+        number = int(schema_version)
+        if number == entry.schema_version:
+            validator = getattr(entry.model, "__pydantic_validator__", None)
+            if isinstance(validator, SchemaValidator):
+                return validator.validate_json  # model_validate_json minus a Python frame
+            return entry.model.model_validate_json
+        registry = self.registry
+        return lambda data: registry.decode(type_name, number, data)
 
     def read_items(self, stream_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Raw items of a stream after ``after`` (DynamoDB JSON), for tools that decode later."""
