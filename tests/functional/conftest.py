@@ -10,9 +10,11 @@ key layout.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import io
 import json
-import os
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -39,7 +41,6 @@ ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SNAPSHOT_EVERY": "order=50,account=100",
 }
-os.environ.update(ENV)  # before any handler module is imported: they read env at import
 
 READ_MODEL_TABLES = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE",
                      "INVENTORY_TABLE", "NOTIFICATIONS_TABLE")
@@ -267,6 +268,21 @@ def log_lines(output: str) -> list[dict[str, Any]]:
     return lines
 
 
+@contextlib.contextmanager
+def captured_logs(service: Any) -> Iterator[list[dict[str, Any]]]:
+    """The JSON lines ``service.logger`` writes meanwhile (same Powertools formatter)."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(service.logger.registered_formatter)
+    service.logger.addHandler(handler)
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        service.logger.removeHandler(handler)
+        lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
+
+
 def _reset_runtimes() -> None:
     import accounts.app
     import orders.app
@@ -276,10 +292,13 @@ def _reset_runtimes() -> None:
 
 
 @pytest.fixture
-def cloud(aws: None) -> Iterator[dict[str, str]]:
+def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Tables and bucket named per the env conventions, fresh runtimes (no warm state)."""
     from cairn.aws import client
     from cairn.store.dynamodb import create_tables
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
 
     ddb = client("dynamodb")
     create_tables(ddb, ENV["EVENTS_TABLE"], ENV["IDEMPOTENCY_TABLE"])
@@ -339,3 +358,67 @@ ORDER_BODY = {
     "currency": "USD",
 }
 ORDER_TOTAL = "20.00"
+
+
+class Projector:
+    """Feeds new records of the events table's stream to a projection Lambda, like its event
+    source mapping (filter on the ``stream_id`` prefix, Lambda's DynamoDB-stream event shape)."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], prefix: str):
+        from cairn.aws import client
+
+        self.handler = handler
+        self.prefix = prefix
+        self.streams = client("dynamodbstreams")
+        table = client("dynamodb").describe_table(TableName=ENV["EVENTS_TABLE"])["Table"]
+        self.arn = table["LatestStreamArn"]
+        shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        self.iterator = self.streams.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+
+    def records(self) -> list[dict[str, Any]]:
+        response = self.streams.get_records(ShardIterator=self.iterator)
+        self.iterator = response.get("NextShardIterator")
+        out = []
+        for record in response.get("Records", []):
+            ddb = dict(record["dynamodb"])
+            created = ddb.get("ApproximateCreationDateTime")
+            if created is not None and not isinstance(created, int | float):
+                ddb["ApproximateCreationDateTime"] = int(created.timestamp())
+            if not ddb["Keys"]["stream_id"]["S"].startswith(self.prefix):
+                continue
+            out.append(
+                {
+                    "eventID": record["eventID"],
+                    "eventName": record["eventName"],
+                    "eventVersion": record.get("eventVersion", "1.1"),
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": "us-east-1",
+                    "dynamodb": ddb,
+                    "eventSourceARN": self.arn,
+                }
+            )
+        return out
+
+    def run(self) -> int:
+        """Deliver everything new; returns how many records were delivered."""
+        records = self.records()
+        if records:
+            result = self.handler({"Records": records}, LambdaContext())
+            assert not (result or {}).get("batchItemFailures"), result
+        return len(records)
+
+
+@pytest.fixture
+def order_projector(cloud: dict[str, str]) -> Projector:
+    from orders.projections import handler
+
+    return Projector(handler, "order-")
+
+
+@pytest.fixture
+def account_projector(cloud: dict[str, str]) -> Projector:
+    from accounts.projections import handler
+
+    return Projector(handler, "account-")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -105,12 +105,7 @@ def execute(
             current_version=exc.current_version,
         ) from None
     except IdempotencyKeyReuseError:
-        raise ProblemError(
-            422,
-            "idempotency-key-reused",
-            "this Idempotency-Key was already used with a different request",
-            title="Idempotency key reused",
-        ) from None
+        raise _key_reused() from None
     except (EventTooLargeError, TooManyEventsError) as exc:
         raise ProblemError(413, "payload-too-large", str(exc)) from None
     except Exception as exc:
@@ -124,6 +119,14 @@ def execute(
     finally:
         service.latency("CommandLatency", (time.perf_counter() - started) * 1000)
 
+    if key is not None and not result.replayed and not result.events:
+        # The decider found nothing to do (e.g. the same payment again), so no append met the
+        # marker: consult it here, or a reused key with another body would pass unnoticed.
+        record = runtime.store.get_idempotency_record(key)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise _key_reused()
+            result = replace(result, replayed=True, answer=record.answer)
     if result.retries:
         service.count("ConflictsRetried", result.retries)
     stored_answer = result.answer if result.answer is not None else stored(result.state, result.version)
@@ -139,6 +142,15 @@ def execute(
         content_type="application/json",
         body=body,
         headers=response_headers,
+    )
+
+
+def _key_reused() -> ProblemError:
+    return ProblemError(
+        422,
+        "idempotency-key-reused",
+        "this Idempotency-Key was already used with a different request",
+        title="Idempotency key reused",
     )
 
 
