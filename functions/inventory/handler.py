@@ -15,7 +15,8 @@ from integration.consumer import accepted_event
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# a fully failed batch is reported like a partial one (every message back to the queue)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 ACCEPTS = frozenset({("OrderCreated", 1), ("OrderCancelled", 1), ("PaymentFailed", 1)})
 
@@ -44,8 +45,11 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    finally:
+        if metrics.metric_set:  # flushed only when there is something to say (no empty-EMF warnings)
+            metrics.flush_metrics()

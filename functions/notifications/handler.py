@@ -13,7 +13,8 @@ from integration.consumer import accepted_event
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# a fully failed batch is reported like a partial one (every message back to the queue)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 ACCEPTS = frozenset({("OrderCreated", 1), ("PaymentProcessed", 1), ("OrderShipped", 1), ("OrderDelivered", 1)})
 
@@ -36,8 +37,11 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict, context) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    finally:
+        if metrics.metric_set:  # flushed only when there is something to say (no empty-EMF warnings)
+            metrics.flush_metrics()

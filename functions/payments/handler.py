@@ -14,7 +14,8 @@ from integration.consumer import accepted_event
 
 logger = Logger()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
+# a fully failed batch is reported like a partial one (every message back to the queue)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 ACCEPTS = frozenset({("OrderCreated", 1)})
 
