@@ -68,8 +68,9 @@ def gateway() -> PaymentGateway:
 
 
 @cache
-def service():
+def service(observe=None):
+    """The payment service; ``observe`` receives each command's latency and result (metrics)."""
     from orders import app as orders_app
     from payments.service import PaymentService
 
-    return PaymentService(runtime(), orders_app.runtime(), gateway(), order_stream_id)
+    return PaymentService(runtime(), orders_app.runtime(), gateway(), order_stream_id, observe)

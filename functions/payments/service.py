@@ -23,13 +23,14 @@ PaymentProcessed/PaymentFailed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from integration import OrderCreatedV1
 
-from cairn.commands import CommandContext, CommandRuntime
+from cairn.commands import CommandContext, CommandResult, CommandRuntime
 from cairn.events import EventEnvelope
 from cairn.store.base import fingerprint_of
 from kernel import InvalidTransitionError
@@ -57,6 +58,10 @@ class PaymentResult:
     order_version: int | None = None
 
 
+# (command kind, latency in ms, result): lets the handler emit the command metrics
+CommandObserver = Callable[[str, float, CommandResult], None]
+
+
 class PaymentService:
     def __init__(
         self,
@@ -64,11 +69,13 @@ class PaymentService:
         orders_runtime: CommandRuntime,
         gateway: PaymentGateway,
         order_stream_id: Callable[[str], str],
+        observe: CommandObserver | None = None,
     ):
         self.payments = payments
         self.orders = orders_runtime
         self.gateway = gateway
         self.order_stream_id = order_stream_id
+        self.observe = observe
 
     def handle_order_created(self, event: OrderCreatedV1) -> PaymentResult:
         token = event.data.payment_token
@@ -79,7 +86,8 @@ class PaymentService:
         stream_id = domain.stream_id_for(payment_id)
         order_stream = self.order_stream_id(order.order_id)
 
-        requested = self.payments.handle(
+        requested = self._run(
+            self.payments,
             stream_id,
             domain.RequestPayment(
                 payment_id=payment_id,
@@ -94,8 +102,8 @@ class PaymentService:
         if state.status is domain.PaymentStatus.REQUESTED:
             request_event = self._last_event(stream_id, requested.events, (domain.PaymentRequested,))
             settle = self._charge(state, token, order_stream)
-            settled = self.payments.handle(
-                stream_id, settle, context=self._context(event, causation_id=request_event.event_id)
+            settled = self._run(
+                self.payments, stream_id, settle, context=self._context(event, causation_id=request_event.event_id)
             )
             state = settled.state
         return self._drive_order(event, state, stream_id, order_stream)
@@ -126,7 +134,8 @@ class PaymentService:
         else:
             command = orders.FailPayment(payment_id=state.payment_id, reason=state.reason or "declined")
         try:
-            result = self.orders.handle(
+            result = self._run(
+                self.orders,
                 order_stream,
                 command,
                 context=context,
@@ -134,6 +143,12 @@ class PaymentService:
                 fingerprint=fingerprint_of(command.model_dump(mode="json")),
             )
         except InvalidTransitionError as exc:
+            # The order moved on. If it took this very payment earlier (a redelivery after the
+            # idempotency marker expired, e.g. an archive replay of a shipped order), it is done.
+            version, order_state = self.orders.load(order_stream)
+            if order_state.payment_id == state.payment_id:
+                outcome = Outcome.PAID if state.status is domain.PaymentStatus.SUCCEEDED else Outcome.FAILED
+                return PaymentResult(outcome, state.payment_id, version)
             if state.status is domain.PaymentStatus.SUCCEEDED:
                 return self._refund(event, state, stream_id, settled, str(exc))
             logger.info("order %s no longer takes the failed payment %s: %s", state.order_id, state.payment_id, exc)
@@ -147,7 +162,8 @@ class PaymentService:
         logger.warning("order %s refused payment %s (%s): refunding", state.order_id, state.payment_id, why)
         reference = state.gateway_reference or ""
         self.gateway.refund(reference, state.amount, idempotency_key=f"{state.payment_id}/refund")
-        self.payments.handle(
+        self._run(
+            self.payments,
             stream_id,
             domain.RefundPayment(reason="order-refused-payment", gateway_reference=reference),
             context=self._context(event, causation_id=settled.event_id),
@@ -155,6 +171,13 @@ class PaymentService:
         return PaymentResult(Outcome.REFUNDED, state.payment_id)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _run(self, runtime: CommandRuntime, stream_id: str, command, **kw) -> CommandResult:
+        started = time.perf_counter()
+        result = runtime.handle(stream_id, command, **kw)
+        if self.observe is not None:
+            self.observe(command.kind, (time.perf_counter() - started) * 1000, result)
+        return result
+
     def _context(self, event: OrderCreatedV1, *, causation_id: str) -> CommandContext:
         return CommandContext(correlation_id=event.correlation_id, causation_id=causation_id, actor=ACTOR)
 

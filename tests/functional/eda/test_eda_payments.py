@@ -28,7 +28,7 @@ def created_message(cloud, ctx) -> dict:
 def services(cloud):
     from payments.app import gateway, runtime, service
 
-    return service(), runtime(), gateway()
+    return service(payments.handler.observe), runtime(), gateway()  # the handler's own instance
 
 
 def test_tok_visa_pays_the_order(cloud, orders_runtime, lambda_context, services):
@@ -42,6 +42,40 @@ def test_tok_visa_pays_the_order(cloud, orders_runtime, lambda_context, services
         "PaymentSucceeded",
     ]
     assert len(gateway.charges) == 1
+
+
+def test_command_metrics_are_emitted(cloud, orders_runtime, lambda_context, services, capsys):
+    order_id = create_order(orders_runtime, token="tok_visa")
+    message = created_message(cloud, lambda_context)
+    capsys.readouterr()
+    payments.handler.handler(sqs_event(message), lambda_context)
+    order_command(orders_runtime, order_id, orders_domain.ShipOrder(tracking="T-1"))
+    # a redelivery after shipping: RecordPayment is refused by the order now, so the runtime answers
+    # from the idempotency marker of the first RecordPayment
+    payments.handler.handler(sqs_event(message), lambda_context)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    latencies = [v for m in emf for v in m.get("CommandLatency", [])]
+    assert len(latencies) == 5  # request, settle, pay the order; then request (no-op), pay (replayed)
+    assert all(v > 0 for v in latencies)
+    assert sum(sum(m.get("IdempotentReplays", [])) for m in emf) == 1
+    assert {m["service"] for m in emf} == {"eda-tests"}
+    assert [e.type for e in stream_events(orders_runtime, order_id)] == ["OrderCreated", "PaymentProcessed", "OrderShipped"]
+
+
+def test_a_replay_after_the_marker_expired_does_not_refund_a_taken_payment(cloud, orders_runtime, lambda_context, services):
+    _, payments_runtime, gateway = services
+    order_id = create_order(orders_runtime, token="tok_visa")
+    message = created_message(cloud, lambda_context)
+    payments.handler.handler(sqs_event(message), lambda_context)
+    order_command(orders_runtime, order_id, orders_domain.ShipOrder(tracking="T-1"))
+    for item in cloud.dynamodb.scan(TableName=cloud.idempotency_table)["Items"]:  # markers expire after 24 h
+        cloud.dynamodb.delete_item(TableName=cloud.idempotency_table, Key={"idempotency_key": item["idempotency_key"]})
+    assert payments.handler.handler(sqs_event(message), lambda_context) == {"batchItemFailures": []}
+    assert gateway.refunds == {}
+    assert [e.type for e in stream_events(payments_runtime, payment_stream(order_id))] == [
+        "PaymentRequested",
+        "PaymentSucceeded",
+    ]
 
 
 def test_tok_declined_fails_the_payment(cloud, orders_runtime, lambda_context, services):
