@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_CONFIG", "client", "endpoint_url_for"]
 # Short timeouts: DynamoDB/S3 answer in milliseconds; a stuck connection should fail fast and
 # be retried inside the Lambda's own timeout, not eat it.
 DEFAULT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},  # the first try + 2 retries
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,

@@ -347,8 +347,10 @@ class DynamoDBEventStore(EventStore):
             values[":hi"] = {"N": str(up_to_version)}
         registry = self.registry
         for item in self._query_items(condition, values):
-            if up_to_time is not None and _plain(item["occurred_at"], "S") > up_to_time:
-                return
+            if up_to_time is not None:
+                at = item.get("occurred_at")
+                if at is not None and _plain(at, "S") > up_to_time:
+                    return  # decided on the raw attribute: later items are never decoded
             yield envelope_from_item(item, registry)
 
     def _query_items(self, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
