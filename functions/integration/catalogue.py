@@ -82,3 +82,48 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "integration-eve
 
 def render() -> str:
     return json.dumps(json_schemas(), indent=2, sort_keys=True) + "\n"
+
+
+CATALOGUE_START = "<!-- integration-event-catalogue:start (generated: python -m integration --docs) -->"
+CATALOGUE_END = "<!-- integration-event-catalogue:end -->"
+
+
+def _compact(schema: Any) -> Any:
+    """A schema without pydantic's generated titles (the property names say the same)."""
+    if isinstance(schema, dict):
+        return {k: _compact(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    if isinstance(schema, list):
+        return [_compact(v) for v in schema]
+    return schema
+
+
+def _block(schema: Any) -> list[str]:
+    return ["```json", json.dumps(_compact(schema), indent=2, sort_keys=True), "```", ""]
+
+
+def markdown() -> str:
+    """The catalogue section of docs/eda.md: envelope, shared definitions, each event's data schema."""
+    lines = [CATALOGUE_START, ""]
+    envelope = IntegrationEvent.model_json_schema(mode="serialization")
+    envelope["properties"]["data"] = {"description": "The event's data: see its type below."}
+    envelope.pop("description", None)
+    lines += ["#### Envelope (every event's EventBridge `detail`)", "", *_block(envelope)]
+    shared: dict[str, Any] = {}
+    events: list[tuple[str, int, str, str, dict[str, Any]]] = []
+    for (type_name, version), model in sorted(CATALOGUE.items()):
+        data_model = model.model_fields["data"].annotation
+        schema = data_model.model_json_schema(mode="serialization")
+        shared.update(schema.pop("$defs", {}))
+        schema.pop("description", None)
+        events.append((type_name, version, model.contract()[2], (data_model.__doc__ or "").strip(), schema))
+    lines += ["#### Shared definitions (`#/$defs/...`)", "", *_block(shared)]
+    for type_name, version, source, doc, schema in events:
+        lines += [
+            f"#### {type_name} v{version}",
+            "",
+            f"source `{source}`, detail-type `{type_name}`, `version` {version}. {doc}",
+            "",
+            *_block(schema),
+        ]
+    lines.append(CATALOGUE_END)
+    return "\n".join(lines)

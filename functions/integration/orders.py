@@ -44,6 +44,8 @@ class OrderV1(_Contract):
 
 
 class OrderCreatedData(_Contract):
+    """An order was placed. Consumers: payments (when ``payment_token`` is present), inventory (reserve), notifications."""
+
     order: OrderV1
     payment_token: str | None = Field(
         None, description="Opaque gateway token for the payment service; absent when staff record the payment."
@@ -51,27 +53,37 @@ class OrderCreatedData(_Contract):
 
 
 class PaymentProcessedData(_Contract):
+    """The order took a payment (by the payment service or recorded by staff): it is PAID. Consumers: notifications."""
+
     order: OrderV1
     payment_id: str
     amount: Money
 
 
 class PaymentFailedData(_Contract):
+    """The payment service could not charge the order: it is PAYMENT_FAILED. Consumers: inventory (release)."""
+
     order: OrderV1
     payment_id: str
     reason: str
 
 
 class OrderShippedData(_Contract):
+    """The order left the warehouse. Consumers: notifications."""
+
     order: OrderV1
     tracking: str
 
 
 class OrderDeliveredData(_Contract):
+    """The order reached the customer. Consumers: notifications."""
+
     order: OrderV1
 
 
 class OrderCancelledData(_Contract):
+    """The order was cancelled (reason not published: free text). Consumers: inventory (release)."""
+
     order: OrderV1
 
 

@@ -148,3 +148,12 @@ def test_eventbridge_shape_is_checked_against_the_envelope(load_event):
     assert accepted_event(json.dumps({**bridge, "detail": {**bridge["detail"], "version": 9}}), frozenset({("OrderCreated", 1)})) is None
     with pytest.raises(MalformedIntegrationEventError):
         accepted_event("not json", frozenset({("OrderCreated", 1)}))
+
+
+def test_docs_catalogue_section_is_current():
+    from integration.catalogue import CATALOGUE_END, CATALOGUE_START, markdown
+
+    docs = (SCHEMA_PATH.parents[1] / "docs" / "eda.md").read_text()
+    section = docs[docs.index(CATALOGUE_START) : docs.index(CATALOGUE_END) + len(CATALOGUE_END)]
+    assert section == markdown(), "regenerate: PYTHONPATH=functions:layers/cairn/python python -m integration --docs"
+    assert "```mermaid\nsequenceDiagram" in docs
