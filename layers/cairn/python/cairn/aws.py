@@ -12,7 +12,9 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import create_loader
 
 __all__ = ["DEFAULT_CONFIG", "client", "endpoint_url_for"]
 
@@ -27,17 +29,24 @@ DEFAULT_CONFIG = Config(
     max_pool_connections=32,
 )
 
-_session_lock = threading.Lock()
-_session: boto3.session.Session | None = None
+_loader_lock = threading.Lock()
+_loader: Any = None
 
 
-def _default_session() -> boto3.session.Session:
-    # boto3's implicit default session is not safe to create from several threads at once.
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = boto3.session.Session()
-        return _session
+def _new_session() -> boto3.session.Session:
+    """A fresh session per client, sharing one model loader.
+
+    Fresh: boto3's shared default session is not safe to create from several threads, and a
+    cached session keeps the event handlers that existed when it was made (moto registers its
+    own at import). Shared loader: parsing service models is the slow part of making a client.
+    """
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _loader = create_loader()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
 
 
 def endpoint_url_for(service_name: str) -> str | None:
@@ -66,7 +75,7 @@ def client(
         mode = "disabled"
     if mode:
         merged = merged.merge(Config(account_id_endpoint_mode=mode))
-    factory = session or _default_session()
+    factory = session or _new_session()
     return factory.client(
         service_name,
         config=merged,
