@@ -101,12 +101,12 @@ class Dashboard(Construct):
 
         d.add_widgets(cloudwatch.TextWidget(markdown="## Stream consumers", width=24, height=1))
         for name, projection in projections.items():
-            parked = [projection.parked_depth]
+            parked = [projection.parked_depth.with_(label="batches in the on-failure queue")]
             if projection.streams_parked is not None:
-                parked.insert(0, projection.streams_parked)
+                parked.insert(0, projection.streams_parked.with_(label="streams parked"))
             d.add_widgets(
-                _graph(f"{name}: iterator age (ms)", [projection.iterator_age]),
-                _graph(f"{name}: errors", [projection.errors]),
+                _graph(f"{name}: iterator age (ms)", [projection.iterator_age.with_(label="max")]),
+                _graph(f"{name}: errors", [projection.errors.with_(label="errors")]),
                 _graph(f"{name}: parked streams / DLQ depth", parked),
             )
 

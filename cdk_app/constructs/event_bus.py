@@ -145,7 +145,7 @@ class EventBus(Construct):
                 scope,
                 "DeadLettersAlarm",
                 metric=dead_letters.metric_approximate_number_of_messages_visible(
-                    statistic="Maximum", period=Duration.minutes(5), label=f"{id} dead letters"
+                    statistic="Maximum", period=Duration.minutes(5)
                 ),
                 threshold=1,
                 description=f"{id}: integration events could not be delivered or processed (DLQ not empty)",

@@ -7,7 +7,7 @@ later grant (by anyone, ``dynamodb:*`` included) can turn the log into something
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -118,9 +118,26 @@ class EventStore(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            server_access_logs_bucket=access_logs_bucket,
-            server_access_logs_prefix="snapshots/",
             removal_policy=removal_policy,
+        )
+        # Server access logs, wired by hand under a bucket policy (not CDK's legacy log-delivery
+        # ACL, which depends on an app feature flag): the construct works in any app.
+        log_prefix = "snapshots/"
+        cfn_bucket = self.snapshot_bucket.node.default_child
+        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(  # type: ignore[union-attr]
+            destination_bucket_name=access_logs_bucket.bucket_name, log_file_prefix=log_prefix
+        )
+        access_logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3ServerAccessLogs",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[access_logs_bucket.arn_for_objects(f"{log_prefix}*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self.snapshot_bucket.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                },
+            )
         )
 
     # -- grants ---------------------------------------------------------------------------------

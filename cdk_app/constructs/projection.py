@@ -115,12 +115,11 @@ class Projection(Construct):
         # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
         fn.add_event_source(self.event_source)
 
-        self.iterator_age = fn.metric(
-            "IteratorAge", statistic="Maximum", period=Duration.minutes(1), label=f"{id} iterator age"
-        )
-        self.errors = fn.metric_errors(statistic="Sum", period=Duration.minutes(1), label=f"{id} errors")
+        # Unlabelled on purpose: a labelled metric makes alarms use metric-math queries.
+        self.iterator_age = fn.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))
+        self.errors = fn.metric_errors(statistic="Sum", period=Duration.minutes(1))
         self.parked_depth = self.parked_queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=Duration.minutes(5), label=f"{id} parked batches (DLQ)"
+            statistic="Maximum", period=Duration.minutes(5)
         )
         self.streams_parked = (
             cloudwatch.Metric(
@@ -129,7 +128,6 @@ class Projection(Construct):
                 dimensions_map={"service": function.service},
                 statistic="Sum",
                 period=Duration.minutes(5),
-                label=f"{id} streams parked",
             )
             if emits_parked_streams
             else None

@@ -29,9 +29,27 @@ from cdk_app.constructs import (
     Route,
 )
 
-__all__ = ["CairnStack", "FUNCTIONS", "ROUTES", "SNAPSHOT_EVERY", "FunctionSpec"]
+__all__ = [
+    "CAIRN_LAYER",
+    "CairnStack",
+    "FUNCTIONS",
+    "FunctionSpec",
+    "LAYER_CACHE",
+    "LAYER_SOURCE",
+    "ROUTES",
+    "SNAPSHOT_EVERY",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The cairn layer: layers/requirements.txt + the cairn package, for python3.13 on arm64.
+CAIRN_LAYER = LayerBuild(
+    name="cairn",
+    requirements=REPO_ROOT / "layers" / "requirements.txt",
+    packages=(REPO_ROOT / "layers" / "cairn" / "python" / "cairn",),
+)
+LAYER_CACHE = REPO_ROOT / "layers" / "build"
+LAYER_SOURCE = REPO_ROOT / "layers" / "cairn"  # python/cairn only: the layer when the build is skipped
 
 # Snapshotter cadence per aggregate type (also decides which streams it is fed).
 SNAPSHOT_EVERY = {"order": 50, "account": 100}
@@ -64,12 +82,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("InventoryQueries", "inventory.queries.handler", "inventory", 512, 10, ("INVENTORY_TABLE",)),
     FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
                  ("NOTIFICATIONS_TABLE",)),
-    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
-                 ("EVENTS_TABLE", *_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
+    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10, (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
+    # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
-                 ("EVENTS_TABLE", "EVENT_BUS_NAME")),
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME")),
     FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30, _STORE),
     FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
     FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
@@ -168,13 +186,9 @@ class CairnStack(Stack):
         layer = PythonLayer(
             self,
             "CairnLayer",
-            build=LayerBuild(
-                name="cairn",
-                requirements=REPO_ROOT / "layers" / "requirements.txt",
-                packages=(REPO_ROOT / "layers" / "cairn" / "python" / "cairn",),
-            ),
-            cache_root=REPO_ROOT / "layers" / "build",
-            fallback_dir=REPO_ROOT / "layers" / "cairn",
+            build=CAIRN_LAYER,
+            cache_root=LAYER_CACHE,
+            fallback_dir=LAYER_SOURCE,
             skip_build=skip_layer_build,
             description="cairn runtime + Powertools + pydantic (python3.13, arm64)",
         )
@@ -224,7 +238,6 @@ class CairnStack(Stack):
                 tables[env].grant_read_data(fns[name].role)
         tables["INVENTORY_TABLE"].grant_read_data(fns["InventoryQueries"].role)
         tables["NOTIFICATIONS_TABLE"].grant_read_data(fns["NotificationsQueries"].role)
-        store.grant_read_events(fns["Ops"].role)
         for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE"):
             tables[env].grant_read_data(fns["Ops"].role)
 
@@ -269,6 +282,7 @@ class CairnStack(Stack):
         }
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
+        store.grant_snapshot_read(fns["Publisher"].role)
         bus.grant_put(fns["Publisher"].role)
 
         # -- event-driven consumers (EventBridge -> SQS -> Lambda) --------------------------------

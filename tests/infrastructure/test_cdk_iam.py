@@ -1,0 +1,181 @@
+"""Least privilege: nothing can mutate events; each kind of function gets exactly its access."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.infrastructure.cdk_helpers import Synth, as_list, get_att, ref
+
+MUTATIONS = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+EVENTS = "Cairn/EventStore/Events"
+
+
+def _statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role logical id, statement) for every identity policy statement in the template."""
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        for role in policy["Properties"].get("Roles", []):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                yield role["Ref"], statement
+    for role_id, role in synth.of_type("AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            for statement in inline["PolicyDocument"]["Statement"]:
+                yield role_id, statement
+        assert not role["Properties"].get("ManagedPolicyArns"), f"{role_id} has managed policies"
+
+
+def _role_of(synth: Synth, function: str) -> str:
+    return synth.resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def _allowed(synth: Synth, role_id: str) -> dict[str, set[str]]:
+    """Allowed actions per resource (resources rendered as JSON) for one role."""
+    allowed: dict[str, set[str]] = {}
+    for role, statement in _statements(synth):
+        if role == role_id and statement["Effect"] == "Allow":
+            for resource in as_list(statement["Resource"]):
+                allowed.setdefault(json.dumps(resource, sort_keys=True), set()).update(as_list(statement["Action"]))
+    return allowed
+
+
+def _mentions(value: Any, logical_id: str) -> bool:
+    return f'"{logical_id}"' in json.dumps(value)
+
+
+def _matches(action: str, pattern: str) -> bool:
+    """IAM action wildcard match (case-insensitive, ``*`` only)."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def test_no_role_may_mutate_events(synth: Synth) -> None:
+    events_id = synth.logical_id(EVENTS)
+    for role, statement in _statements(synth):
+        if statement["Effect"] != "Allow":
+            continue
+        resources = as_list(statement["Resource"])
+        touches_events = any(r == "*" or _mentions(r, events_id) for r in resources)
+        if not touches_events:
+            continue
+        for pattern in as_list(statement["Action"]):
+            granted = {m for m in MUTATIONS if _matches(m, pattern)}
+            assert not granted, f"{role} may {granted} on the events table via {pattern!r}"
+
+
+def test_every_role_with_events_access_has_the_explicit_deny(synth: Synth) -> None:
+    events_id = synth.logical_id(EVENTS)
+    with_access = {role for role, s in _statements(synth) if s["Effect"] == "Allow" and _mentions(s["Resource"], events_id)}
+    assert with_access  # commands, queries, projections, ...
+    for role in with_access:
+        denies = [
+            s for r, s in _statements(synth)
+            if r == role and s["Effect"] == "Deny" and s["Resource"] == get_att(events_id)
+        ]
+        assert denies, f"{role} reads/writes the events table without the append-only Deny"
+        assert MUTATIONS <= set(as_list(denies[0]["Action"])), role
+
+
+@pytest.mark.parametrize("function", ["OrdersCommands", "AccountsCommands", "Payments"])
+def test_command_functions_append_and_write_markers_only(synth: Synth, function: str) -> None:
+    allowed = _allowed(synth, _role_of(synth, function))
+    events = json.dumps(get_att(synth.logical_id(EVENTS)), sort_keys=True)
+    markers = json.dumps(get_att(synth.logical_id("Cairn/EventStore/Idempotency")), sort_keys=True)
+    assert allowed[events] == {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:Query", "dynamodb:GetItem"}
+    assert allowed[markers] == {"dynamodb:PutItem", "dynamodb:GetItem"}
+    s3_actions = {a for actions in allowed.values() for a in actions if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}  # read snapshots, never write them
+    dynamo_resources = {r for r, actions in allowed.items() if any(a.startswith("dynamodb:") for a in actions)}
+    assert dynamo_resources == {events, markers}
+
+
+@pytest.mark.parametrize(
+    "function", ["OrdersQueries", "AccountsQueries", "InventoryQueries", "NotificationsQueries", "Ops"]
+)
+def test_query_functions_only_read(synth: Synth, function: str) -> None:
+    read_only = {
+        "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan",
+        "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator", "s3:GetObject", "s3:ListBucket",
+        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    }
+    actions = {a for acts in _allowed(synth, _role_of(synth, function)).values() for a in acts}
+    assert actions <= read_only, actions - read_only
+
+
+PROJECTION_TABLES = {
+    "OrdersProjections": {"Cairn/OrderView/Table", "Cairn/UserOrders/Table", "Cairn/Analytics/Table"},
+    "AccountsProjections": {"Cairn/AccountView/Table"},
+    "Inventory": {"Cairn/InventoryTable/Table"},
+    "Notifications": {"Cairn/NotificationsTable/Table"},
+    "Snapshotter": set(),
+    "Publisher": set(),
+}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+
+
+@pytest.mark.parametrize("function", sorted(PROJECTION_TABLES))
+def test_consumers_write_only_their_own_tables(synth: Synth, function: str) -> None:
+    own = {json.dumps(get_att(synth.logical_id(path)), sort_keys=True) for path in PROJECTION_TABLES[function]}
+    written = {r for r, actions in _allowed(synth, _role_of(synth, function)).items() if actions & WRITES}
+    assert written == own
+
+
+@pytest.mark.parametrize("function", ["OrdersProjections", "AccountsProjections", "Snapshotter", "Publisher"])
+def test_stream_consumers_read_the_stream_and_the_events(synth: Synth, function: str) -> None:
+    events_id = synth.logical_id(EVENTS)
+    allowed = _allowed(synth, _role_of(synth, function))
+    stream = json.dumps(get_att(events_id, "StreamArn"), sort_keys=True)
+    assert {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= allowed[stream]
+    assert allowed[json.dumps(get_att(events_id), sort_keys=True)] == {"dynamodb:Query", "dynamodb:GetItem"}
+
+
+def test_only_the_snapshotter_writes_snapshots(synth: Synth) -> None:
+    writers = {
+        role for role, s in _statements(synth)
+        if s["Effect"] == "Allow" and {"s3:PutObject", "s3:*"} & set(as_list(s["Action"]))
+        and _mentions(s["Resource"], synth.logical_id("Cairn/EventStore/Snapshots"))
+    }
+    assert writers == {_role_of(synth, "Snapshotter")}
+
+
+def test_only_the_publisher_puts_events_on_the_bus(synth: Synth) -> None:
+    bus = get_att(synth.logical_id("Cairn/IntegrationEvents/Bus"))
+    putters = {
+        role for role, s in _statements(synth)
+        if s["Effect"] == "Allow" and "events:PutEvents" in as_list(s["Action"])
+    }
+    assert putters == {_role_of(synth, "Publisher")}
+    publisher = _allowed(synth, _role_of(synth, "Publisher"))
+    assert publisher[json.dumps(bus, sort_keys=True)] == {"events:PutEvents"}
+
+
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions(synth: Synth) -> None:
+    allowed_on_star = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+    for role, statement in _statements(synth):
+        if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) <= allowed_on_star, (role, statement["Action"])
+        for action in as_list(statement["Action"]):
+            assert not action.endswith(":*") and action != "*", (role, action)
+
+
+def test_each_function_has_its_own_role(synth: Synth) -> None:
+    roles = [_role_of(synth, name) for name in synth.of_type("AWS::Lambda::Function")]
+    assert len(roles) == len(set(roles))
+    for role in roles:
+        trust = synth.resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+
+
+def test_function_logs_only_to_its_own_log_group(synth: Synth) -> None:
+    for name, fn in synth.of_type("AWS::Lambda::Function").items():
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]
+        allowed = _allowed(synth, _role_of(synth, name))
+        log_resources = {r for r, actions in allowed.items() if any(a.startswith("logs:") for a in actions)}
+        assert log_resources == {json.dumps(get_att(group["Ref"]), sort_keys=True)}, name
+        assert ref(group["Ref"]) == group

@@ -1,0 +1,147 @@
+"""The layer is built for Lambda (python3.13 / arm64), without boto3, and cached by its inputs."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from cdk_app import bundling
+from cdk_app.bundling import LayerBuild, build_layer, layer_inputs_hash, skip_layer_build
+from cdk_app.stacks.cairn_stack import CAIRN_LAYER, LAYER_CACHE
+
+EM_AARCH64 = 183
+
+
+@pytest.fixture(scope="module")
+def layer_site() -> Path:
+    """The real layer build (pip reaches PyPI / the wheel cache; cached across runs)."""
+    asset_dir, _ = build_layer(CAIRN_LAYER, LAYER_CACHE)
+    return asset_dir / "python"
+
+
+def _wheel_tags(site: Path, distribution: str) -> list[str]:
+    (info,) = site.glob(f"{distribution}-*.dist-info")
+    return [line.split(":", 1)[1].strip() for line in (info / "WHEEL").read_text().splitlines()
+            if line.startswith("Tag:")]
+
+
+def test_pydantic_core_wheel_is_for_cp313_aarch64(layer_site: Path) -> None:
+    tags = _wheel_tags(layer_site, "pydantic_core")
+    assert tags and all(t.startswith("cp313-cp313-") and t.endswith("aarch64") for t in tags), tags
+    assert any("manylinux" in t for t in tags)
+
+
+def test_native_extensions_are_aarch64_elf(layer_site: Path) -> None:
+    shared = list(layer_site.rglob("*.so"))
+    assert any(p.name == "_pydantic_core.cpython-313-aarch64-linux-gnu.so" for p in shared), shared
+    for so in shared:
+        header = so.read_bytes()[:20]
+        assert header[:4] == b"\x7fELF", so
+        assert header[4] == 2, f"{so} is not 64-bit"
+        (machine,) = struct.unpack("<H", header[18:20])
+        assert machine == EM_AARCH64, f"{so} is for e_machine {machine}, not aarch64"
+        assert "x86_64" not in so.name, so
+
+
+def test_runtime_provided_packages_are_not_shipped(layer_site: Path) -> None:
+    for module in ("boto3", "botocore", "s3transfer", "urllib3", "dateutil"):
+        assert not (layer_site / module).exists(), module
+    assert not list(layer_site.glob("botocore-*.dist-info"))
+    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk", "jmespath"):
+        assert (layer_site / module).is_dir(), module
+
+
+def test_layer_holds_the_cairn_package_as_in_the_repository(layer_site: Path) -> None:
+    source = CAIRN_LAYER.packages[0]
+    expected = {p.relative_to(source) for p in bundling._source_files(source)}
+    shipped = {p.relative_to(layer_site / "cairn") for p in (layer_site / "cairn").rglob("*") if p.is_file()}
+    assert shipped == expected
+    for relative in expected:
+        assert (layer_site / "cairn" / relative).read_bytes() == (source / relative).read_bytes()
+    assert not list(layer_site.rglob("__pycache__"))
+
+
+def test_repeated_build_is_a_cache_hit(layer_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pip(*_args, **_kwargs):
+        raise AssertionError("pip ran although the inputs did not change")
+
+    monkeypatch.setattr(bundling, "_pip_install", no_pip)
+    started = time.perf_counter()
+    asset_dir, _ = build_layer(CAIRN_LAYER, LAYER_CACHE)
+    assert asset_dir / "python" == layer_site
+    assert time.perf_counter() - started < 2.0
+
+
+def test_inputs_hash_covers_requirements_package_and_platform(tmp_path: Path) -> None:
+    package = tmp_path / "pkg" / "cairn"
+    shutil.copytree(CAIRN_LAYER.packages[0], package, ignore=shutil.ignore_patterns("__pycache__"))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(CAIRN_LAYER.requirements.read_text())
+    build = LayerBuild("cairn", requirements, (package,))
+    base = layer_inputs_hash(build)
+    assert layer_inputs_hash(build) == base
+
+    (package / "__pycache__").mkdir(exist_ok=True)
+    (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"junk")
+    assert layer_inputs_hash(build) == base  # bytecode is not an input
+
+    (package / "__init__.py").write_text((package / "__init__.py").read_text() + "\n# changed\n")
+    changed_package = layer_inputs_hash(build)
+    assert changed_package != base
+
+    requirements.write_text(requirements.read_text() + "\n# changed\n")
+    assert layer_inputs_hash(build) not in {base, changed_package}
+    assert layer_inputs_hash(LayerBuild("cairn", requirements, (package,), platform="manylinux2014_x86_64")) \
+        != layer_inputs_hash(build)
+
+
+def test_pruning_removes_a_distribution_by_its_record(tmp_path: Path) -> None:
+    site = tmp_path / "python"
+    (site / "botocore" / "data").mkdir(parents=True)
+    (site / "botocore" / "__init__.py").write_text("")
+    (site / "botocore" / "data" / "x.json").write_text("{}")
+    (site / "keepme").mkdir()
+    (site / "keepme" / "__init__.py").write_text("")
+    info = site / "botocore-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: botocore\nVersion: 1.0\n")
+    (info / "RECORD").write_text(
+        "botocore/__init__.py,,\nbotocore/data/x.json,,\nbotocore-1.0.dist-info/METADATA,,\n"
+        "botocore-1.0.dist-info/RECORD,,\n"
+    )
+    removed = bundling._prune_runtime_provided(site, bundling.RUNTIME_PROVIDED)
+    assert removed == ["botocore"]
+    assert sorted(p.name for p in site.iterdir()) == ["keepme"]
+
+
+@pytest.mark.parametrize(
+    ("env", "context", "skip"),
+    [("", None, False), ("1", None, True), ("true", None, True), ("", "false", True), ("", "true", False),
+     ("0", None, False)],
+)
+def test_skip_switch(monkeypatch: pytest.MonkeyPatch, env: str, context: object, skip: bool) -> None:
+    monkeypatch.setenv("CAIRN_SKIP_LAYER_BUILD", env)
+    assert skip_layer_build(context) is skip
+
+
+def test_default_synth_deploys_the_built_layer(tmp_path: Path, layer_site: Path) -> None:
+    """Without the skip switch the stack's layer asset is the pip build, not the bare sources."""
+    import aws_cdk as cdk
+
+    from cdk_app.constructs import PythonLayer
+    from cdk_app.stacks.cairn_stack import LAYER_SOURCE
+
+    app = cdk.App(outdir=str(tmp_path), context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "LayerOnly")
+    PythonLayer(stack, "Cairn", build=CAIRN_LAYER, cache_root=LAYER_CACHE, fallback_dir=LAYER_SOURCE)
+    assembly = app.synth()
+    template = assembly.get_stack_by_name("LayerOnly").template
+    (layer,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    staged = tmp_path / layer["Metadata"]["aws:asset:path"]
+    assert (staged / "python" / "pydantic_core").is_dir()
+    assert (staged / "python" / "cairn" / "__init__.py").is_file()
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
