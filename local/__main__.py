@@ -110,7 +110,6 @@ def _banner(runtime: object, seconds: float) -> None:
     endpoint = st["outputs"].get("AwsEndpointUrl")
     chaos = runtime.chaos_state()
     chaos_on = [k for k in ("shuffle", "duplicate", "throttle", "lambda_throttle") if chaos[k]]
-    port_arg = "" if url.endswith(":3000") else f" PORT={url.rsplit(':', 1)[1]}"
     body = ('{"items":[{"sku":"SKU-1","quantity":2,"unit_price":"9.99"}],"currency":"USD"}')
     lines = [
         "",
@@ -127,7 +126,7 @@ def _banner(runtime: object, seconds: float) -> None:
     lines += [
         "",
         "Try it (another terminal):",
-        f"  TOKEN=$(make -s token{port_arg} USER=alice GROUPS=staff)",
+        "  TOKEN=$(make -s token USER=alice GROUPS=staff)",
         f"  curl -s -X POST {url}/orders -H \"Authorization: Bearer $TOKEN\" "
         f"-H 'Content-Type: application/json' -d '{body}'",
         "",

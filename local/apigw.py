@@ -244,6 +244,8 @@ class HttpApi:
         except ThrottledError:
             resp = HttpResponse.json(429, {"message": "Too Many Requests"})
         except FunctionError as exc:
+            log.error("%s %s: %s failed: %s: %s", req.method, path, route.function.rsplit(":", 1)[-1],
+                      exc.error.get("errorType"), exc.error.get("errorMessage"))
             if exc.error.get("errorType") == "Sandbox.Timedout":
                 resp = HttpResponse.json(503, {"message": "Service Unavailable"})
             else:

@@ -343,30 +343,38 @@ class LocalCloud:
         s3.create_bucket(Bucket=name)
         if (p.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        extras: list[tuple[str, Callable[[], Any]]] = []
         enc = (p.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
         if enc:
-            s3.put_bucket_encryption(
-                Bucket=name, ServerSideEncryptionConfiguration={"Rules": enc}
-            )
+            rules = []
+            for r in enc:
+                rule: dict[str, Any] = {}
+                if r.get("ServerSideEncryptionByDefault"):
+                    rule["ApplyServerSideEncryptionByDefault"] = r["ServerSideEncryptionByDefault"]
+                if "BucketKeyEnabled" in r:
+                    rule["BucketKeyEnabled"] = str(r["BucketKeyEnabled"]).lower() == "true"
+                rules.append(rule)
+            extras.append(("encryption", lambda: s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})))
         block = p.get("PublicAccessBlockConfiguration")
         if block:
-            s3.put_public_access_block(
+            extras.append(("public access block", lambda: s3.put_public_access_block(
                 Bucket=name,
-                PublicAccessBlockConfiguration={k: str(v).lower() == "true" for k, v in block.items()},
-            )
-        rules = (p.get("LifecycleConfiguration") or {}).get("Rules")
-        if rules:
-            try:
-                s3.put_bucket_lifecycle_configuration(
-                    Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
-                )
-            except Exception as exc:  # lifecycle only matters for cost; never block start-up
-                log.warning("bucket %s: lifecycle rules not applied locally (%s)", name, exc)
+                PublicAccessBlockConfiguration={k: str(v).lower() == "true" for k, v in block.items()})))
+        lifecycle = (p.get("LifecycleConfiguration") or {}).get("Rules")
+        if lifecycle:
+            extras.append(("lifecycle", lambda: s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in lifecycle]})))
         tags = p.get("Tags") or []
         if tags:
-            s3.put_bucket_tagging(
-                Bucket=name, Tagging={"TagSet": [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags]}
-            )
+            extras.append(("tags", lambda: s3.put_bucket_tagging(
+                Bucket=name,
+                Tagging={"TagSet": [{"Key": t["Key"], "Value": str(t["Value"])} for t in tags]})))
+        for what, apply in extras:
+            try:
+                apply()
+            except Exception as exc:  # settings that only matter deployed never block start-up
+                log.warning("bucket %s: %s not applied locally (%s)", name, what, exc)
         self.created.append((res.type, res.logical_id, name))
 
     # -- SQS / SNS -------------------------------------------------------------------------

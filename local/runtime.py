@@ -81,7 +81,7 @@ def _asset_dir(template: Template, metadata: dict[str, Any], what: str) -> Path:
         p = base / p
     if not p.exists():
         raise TemplateError(f"{what}: asset {p} does not exist")
-    return p
+    return p.resolve()
 
 
 def _localize_urls(value: str, api_ids: list[str], base_url: str) -> str:

@@ -13,6 +13,7 @@ import datetime as dt
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -118,6 +119,15 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
     console_err = sys.__stderr__ if spec.get("echo_logs") else None
     sys.stdout = _LogStream(console_out, logfile, prefix)
     sys.stderr = _LogStream(console_err, logfile, prefix)
+    # Lambda's Python runtime: one root handler on stdout, level from AWS_LAMBDA_LOG_LEVEL or WARNING.
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler_ = logging.StreamHandler(sys.stdout)
+    handler_.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(message)s",
+                                            "%Y-%m-%dT%H:%M:%S"))
+    root.addHandler(handler_)
+    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
 
     started = time.time()
     handler: Callable[..., Any] | None = None
