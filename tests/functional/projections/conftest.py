@@ -100,8 +100,9 @@ def harness(event_tables, dynamodb_client, monkeypatch) -> Iterator[Harness]:
     monkeypatch.setenv("GENERATION_CACHE_SECONDS", "0")
     for projection, table in tables.items():
         monkeypatch.setenv(TABLE_ENV[projection], table)
-    order_projections.consumer.cache_clear()
-    account_projections.consumer.cache_clear()
+    caches = (order_projections.consumer, account_projections.consumer)  # tests may monkeypatch these
+    for cached in caches:
+        cached.cache_clear()
     clear_generation_cache()
     harness = Harness(
         dynamodb=dynamodb_client,
@@ -114,6 +115,6 @@ def harness(event_tables, dynamodb_client, monkeypatch) -> Iterator[Harness]:
         tables=tables,
     )
     yield harness
-    order_projections.consumer.cache_clear()
-    account_projections.consumer.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
     clear_generation_cache()

@@ -186,12 +186,15 @@ def append_in_chunks(store: Any, stream_id: str, events: list[NewEvent], rng: ra
 
 
 # -- the invariant: read model == fold of the store ---------------------------------------------------
-def independent_analytics(store: Any, stream_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Daily analytics computed straight from the events (not through the projection's code)."""
+def independent_analytics(
+    store: Any, stream_ids: list[str], up_to: dict[str, int] | None = None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Daily analytics computed straight from the events (not through the projection's code);
+    ``up_to`` limits some streams to their first versions (parked streams)."""
     totals: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0, 0, Decimal("0")])
     for stream_id in stream_ids:
         currency = None
-        for event in store.read(stream_id):
+        for event in store.read(stream_id, up_to_version=(up_to or {}).get(stream_id)):
             day = event.occurred_at[:10]
             if isinstance(event.data, orders_domain.OrderCreated):
                 currency = event.data.currency
@@ -228,3 +231,145 @@ def domain_account_state(store: Any, stream_id: str) -> Any:
     for event in store.read(stream_id):
         state = accounts_domain.evolve(state, event.data)
     return state
+
+
+# -- seeding and checking whole worlds ------------------------------------------------------------
+def seed_orders(harness: Any, rng: random.Random, count: int, customers: int = 5) -> list[str]:
+    ids = []
+    for i in range(count):
+        order_id = f"order-{i:04d}-{rng.randrange(16**8):08x}"
+        start = BASE_TIME + timedelta(hours=rng.randint(0, 96), minutes=rng.randint(0, 59))
+        history = order_history(rng, order_id, f"user-{rng.randrange(customers)}", start)
+        append_in_chunks(harness.orders_store, order_id, history, rng)
+        ids.append(order_id)
+    return ids
+
+
+def seed_accounts(harness: Any, rng: random.Random, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        account_id = f"account-{i:04d}-{rng.randrange(16**8):08x}"
+        append_in_chunks(harness.accounts_store, account_id, account_history(rng, account_id, f"user-{i % 3}", BASE_TIME), rng)
+        ids.append(account_id)
+    return ids
+
+
+def assert_orders_match_store(harness: Any, order_ids: list[str]) -> None:
+    from orders.read_models import (
+        DailyAnalytics,
+        OrderViews,
+        UserOrders,
+        order_view_from_events,
+        user_order_entry,
+    )
+
+    views = OrderViews(harness.dynamodb, harness.tables["order_view"], consistent=True)
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for order_id in order_ids:
+        events = list(harness.orders_store.read(order_id))
+        expected = order_view_from_events(events)
+        actual = views.get(order_id)
+        assert actual == expected, order_id
+        # and the fold itself agrees with the domain's own state
+        state = domain_order_state(harness.orders_store, order_id)
+        assert actual["status"] == state.status.value
+        assert actual["total"] == str(state.total)
+        assert actual["tracking"] == state.tracking
+        assert actual["version"] == len(events)
+        assert [t["version"] for t in actual["timeline"]] == list(range(1, len(events) + 1))
+        by_customer.setdefault(actual["customer_id"], []).append(user_order_entry(actual))
+
+    user_orders = UserOrders(harness.dynamodb, harness.tables["user_orders"], consistent=True)
+    for customer, entries in by_customer.items():
+        expected_list = sorted(entries, key=lambda e: (e["created_at"], e["order_id"]), reverse=True)
+        listed, cursor = [], None
+        while True:
+            page, cursor = user_orders.list(customer, limit=3, cursor=cursor)
+            listed.extend(page)
+            if cursor is None:
+                break
+        assert listed == expected_list, customer
+
+    expected_days = independent_analytics(harness.orders_store, order_ids)
+    analytics = DailyAnalytics(harness.dynamodb, harness.tables["analytics"], consistent=True)
+    rows = analytics.days("2026-11-01", "2026-12-31")
+    assert {(r["date"], r["currency"]): r for r in rows} == expected_days
+
+
+def assert_accounts_match_store(harness: Any, account_ids: list[str]) -> None:
+    from accounts.read_models import AccountViews, account_view_from_events
+
+    views = AccountViews(harness.dynamodb, harness.tables["account_view"], consistent=True)
+    for account_id in account_ids:
+        events = list(harness.accounts_store.read(account_id))
+        actual = views.get(account_id)
+        assert actual == account_view_from_events(events)
+        assert actual["balance"] == str(domain_account_state(harness.accounts_store, account_id).balance)
+        assert actual["version"] == len(events)
+
+
+# -- Lambda's event source mapping, emulated --------------------------------------------------------
+def drive_like_lambda(
+    records: list[dict[str, Any]], handler: Any, rng: random.Random, max_batch: int = 25, max_invocations: int = 10_000
+) -> int:
+    """Deliver a shard's records the way the event source mapping does with
+    ReportBatchItemFailures: batches from the current position; on reported failures, restart
+    from the lowest reported sequence number (every record from there on comes again)."""
+    position, invocations = 0, 0
+    while position < len(records):
+        invocations += 1
+        assert invocations <= max_invocations, "the shard never drained"
+        batch = records[position : position + rng.randint(1, max_batch)]
+        failures = handler(batch)["batchItemFailures"]
+        if not failures:
+            position += len(batch)
+            continue
+        lowest = min(int(f["itemIdentifier"]) for f in failures)
+        position = next(i for i, r in enumerate(records) if int(r["dynamodb"]["SequenceNumber"]) == lowest)
+    return invocations
+
+
+class FlakyDynamoDB:
+    """A DynamoDB client that sometimes throttles a transaction, and sometimes commits it and
+    then loses the response (the caller sees an error although the write happened)."""
+
+    def __init__(self, real: Any, rng: random.Random, throttle: float = 0.1, lose_response: float = 0.1):
+        self._real = real
+        self._rng = rng
+        self.throttle = throttle
+        self.lose_response = lose_response
+        self.throttled = 0
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError, ReadTimeoutError
+
+        roll = self._rng.random()
+        if roll < self.throttle:
+            self.throttled += 1
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "TransactWriteItems"
+            )
+        response = self._real.transact_write_items(**kwargs)
+        if roll < self.throttle + self.lose_response:
+            self.lost += 1
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+        return response
+
+
+def next_order_event(store: Any, stream_id: str) -> Any:
+    """Some event the domain accepts next for the order (None when it is final)."""
+    state = domain_order_state(store, stream_id)
+    for command in (
+        orders_domain.ShipOrder(tracking="LATE-1"),
+        orders_domain.DeliverOrder(),
+        orders_domain.RecordPayment(payment_id="late-pay", amount=state.total),
+    ):
+        try:
+            return orders_domain.decide(command, state)[0]
+        except Exception:
+            continue
+    return None

@@ -546,8 +546,15 @@ class ProjectionEngine:
         """Apply every stored event after each generation's checkpoint (no attempt counting)."""
         after = min((self.read_checkpoint(g, stream_id).version for g in generations), default=0)
         batch = StreamBatch(stream_id)
-        for event in self.store.read(stream_id, after=after):
-            batch.events[event.version] = event  # not "delivered": no duplicate accounting
+        last = after
+        try:
+            for event in self.store.read(stream_id, after=after):
+                batch.events[event.version] = event  # not "delivered": no duplicate accounting
+                last = event.version
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            batch.events[last + 1] = exc  # applied up to it, then reported as the failure
         if not batch.events:
             return StreamOutcome(stream_id)
         return self.process({stream_id: batch}, generations, count_attempts=False, ignore_parked=ignore_parked)[
