@@ -28,7 +28,8 @@ class SkuView(BaseModel):
 @service.get(
     "/inventory/<sku>",
     staff=True,
-    summary="Units of a SKU reserved by open orders",
+    summary="Units of a SKU reserved by open orders (staff)",
+    tags=["inventory"],
 )
 def get_sku(sku: Annotated[str, Path(min_length=1, max_length=64, pattern=SKU_PATTERN)]) -> Response[SkuView]:
     from inventory.app import store

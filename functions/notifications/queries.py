@@ -30,6 +30,7 @@ class NotificationsPage(BaseModel):
 @service.get(
     "/users/me/notifications",
     summary="The caller's order notifications, newest first (one per milestone, never twice)",
+    tags=["notifications"],
 )
 def list_notifications(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
