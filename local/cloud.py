@@ -134,6 +134,32 @@ class _SerializingMiddleware:
             return list(self.app(environ, start_response))
 
 
+_PATCHED = False
+
+
+def _let_moto_skip_lambda_targets() -> None:
+    """moto raises NotImplementedError for a rule's Lambda target, failing the whole PutEvents.
+    The runtime delivers those (``local.bus``), so moto is told to skip them; the targets stay
+    registered and visible through ListTargetsByRule."""
+    global _PATCHED
+    if _PATCHED:
+        return
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        targets = self.targets
+        self.targets = [t for t in targets if ":lambda:" not in str(t.get("Arn", ""))]
+        try:
+            original(self, original_event, transform_input)
+        finally:
+            self.targets = targets
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    _PATCHED = True
+
+
 class MotoServer:
     """moto's server app on 127.0.0.1:<port> in a daemon thread, behind the middleware."""
 
@@ -163,6 +189,7 @@ class MotoServer:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # moto access log is noise
                 pass
 
+        _let_moto_skip_lambda_targets()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )

@@ -72,7 +72,7 @@ fetch("/openapi.json").then(r => r.json()).then(doc => {{
 
 def page(base_url: str) -> str:
     template = _PAGE if _bundle_dir() is not None else _FALLBACK
-    return template.format(base=base_url)
+    return template.replace("{base}", base_url).replace("{{", "{").replace("}}", "}")
 
 
 def asset(name: str) -> tuple[bytes, str] | None:

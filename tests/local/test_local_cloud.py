@@ -29,7 +29,8 @@ def _lost_writes(server: MotoServer, rounds: int, threads: int = 8, stop_at_firs
             wins: list[int] = []
             barrier = threading.Barrier(threads)
 
-            def put(i: int, key: str = f"k{r}") -> None:
+            def put(i: int, key: str = f"k{r}", barrier: threading.Barrier = barrier,
+                    wins: list[int] = wins) -> None:
                 barrier.wait()
                 try:
                     clients[i].put_item(
