@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -77,3 +79,69 @@ def accepted_event(body: str, accepts: frozenset[tuple[str, int]]) -> Integratio
         logger.warning("ignoring %s v%s (not handled here)", event.type, event.version)
         return None
     return event
+
+
+class SqsConsumer:
+    """One integration-event consumer Lambda fed by an SQS queue (rule -> queue -> Lambda).
+
+    Powertools' BatchProcessor with partial batch responses (a fully failed batch is reported
+    the same way: every message back to the queue, then to the DLQ after maxReceiveCount),
+    a Logger with the event's correlation id, Metrics flushed only when there are some, and the
+    X-Ray Tracer built only when tracing is on (it imports the X-Ray SDK and botocore, ~0.3 s).
+    ``handle(event)`` does the work for one accepted integration event.
+    """
+
+    def __init__(self, accepts: frozenset[tuple[str, int]], handle: Callable[[IntegrationEvent], Any]):
+        from aws_lambda_powertools import Logger, Metrics
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        self.accepts = accepts
+        self.handle = handle
+        self.logger = Logger()
+        self.metrics = Metrics()
+        self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._tracer: Any = None
+        self.handler = self.logger.inject_lambda_context(self._handler)
+
+    def count(self, name: str, value: float = 1) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def latency(self, name: str, milliseconds: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
+
+    def tracer(self) -> Any:
+        from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+
+        if self._tracer is None and not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
+            from aws_lambda_powertools import Tracer
+
+            self._tracer = Tracer()
+        return self._tracer
+
+    def record_handler(self, record: Any) -> Any:
+        event = accepted_event(record.body, self.accepts)
+        if event is None:
+            return None
+        self.logger.set_correlation_id(event.correlation_id)
+        tracer = self.tracer()
+        if tracer is None:
+            return self.handle(event)
+        with tracer.provider.in_subsegment(f"## {event.type}") as subsegment:
+            subsegment.put_annotation("integration_event_id", event.id)
+            subsegment.put_annotation("subject", event.subject)
+            return self.handle(event)
+
+    def _handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        try:
+            return process_partial_response(
+                event=event, record_handler=self.record_handler, processor=self.processor, context=context
+            )
+        finally:
+            if self.metrics.metric_set:
+                self.metrics.flush_metrics()
