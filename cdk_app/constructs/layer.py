@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import AssetHashType, RemovalPolicy
+from aws_cdk import Annotations, AssetHashType, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -33,6 +33,12 @@ class PythonLayer(Construct):
         super().__init__(scope, id)
         self.built = not skip_build
         if skip_build:
+            Annotations.of(self).add_warning_v2(
+                "cairn:layer-not-built",
+                f"Layer {build.name!r} is not built (bundle=false / CAIRN_SKIP_LAYER_BUILD): it holds only "
+                f"{fallback_dir.name}/ without dependencies. Fine for tests and the local runtime; "
+                "do not deploy this assembly.",
+            )
             self.asset_dir = fallback_dir
             code = lambda_.Code.from_asset(
                 str(fallback_dir), exclude=["**/__pycache__", "**/*.pyc"]

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_app.bundling import LayerBuild
+from cdk_app.bundling import LayerBuild, packages_in
 from cdk_app.constructs import (
     Alerts,
     CairnFunction,
@@ -42,11 +42,11 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# The cairn layer: layers/requirements.txt + the cairn package, for python3.13 on arm64.
+# The cairn layer: layers/requirements.txt + layers/cairn/python (the cairn package), python3.13/arm64.
 CAIRN_LAYER = LayerBuild(
     name="cairn",
     requirements=REPO_ROOT / "layers" / "requirements.txt",
-    packages=(REPO_ROOT / "layers" / "cairn" / "python" / "cairn",),
+    packages=packages_in(REPO_ROOT / "layers" / "cairn" / "python"),
 )
 LAYER_CACHE = REPO_ROOT / "layers" / "build"
 LAYER_SOURCE = REPO_ROOT / "layers" / "cairn"  # python/cairn only: the layer when the build is skipped

@@ -55,13 +55,17 @@ def test_runtime_provided_packages_are_not_shipped(layer_site: Path) -> None:
         assert (layer_site / module).is_dir(), module
 
 
-def test_layer_holds_the_cairn_package_as_in_the_repository(layer_site: Path) -> None:
-    source = CAIRN_LAYER.packages[0]
-    expected = {p.relative_to(source) for p in bundling._source_files(source)}
-    shipped = {p.relative_to(layer_site / "cairn") for p in (layer_site / "cairn").rglob("*") if p.is_file()}
-    assert shipped == expected
-    for relative in expected:
-        assert (layer_site / "cairn" / relative).read_bytes() == (source / relative).read_bytes()
+def test_layer_holds_layers_cairn_python_as_in_the_repository(layer_site: Path) -> None:
+    python_dir = Path(__file__).resolve().parents[2] / "layers" / "cairn" / "python"
+    assert (python_dir / "cairn") in CAIRN_LAYER.packages
+    for source in CAIRN_LAYER.packages:
+        expected = {p.relative_to(python_dir) for p in bundling._source_files(source)}
+        target = layer_site / source.name
+        shipped = {p.relative_to(layer_site) for p in ([target] if target.is_file() else target.rglob("*"))
+                   if p.is_file()}
+        assert shipped == expected, source
+        for relative in expected:
+            assert (layer_site / relative).read_bytes() == (python_dir / relative).read_bytes()
     assert not list(layer_site.rglob("__pycache__"))
 
 
@@ -78,7 +82,8 @@ def test_repeated_build_is_a_cache_hit(layer_site: Path, monkeypatch: pytest.Mon
 
 def test_inputs_hash_covers_requirements_package_and_platform(tmp_path: Path) -> None:
     package = tmp_path / "pkg" / "cairn"
-    shutil.copytree(CAIRN_LAYER.packages[0], package, ignore=shutil.ignore_patterns("__pycache__"))
+    source = next(p for p in CAIRN_LAYER.packages if p.name == "cairn")
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(CAIRN_LAYER.requirements.read_text())
     build = LayerBuild("cairn", requirements, (package,))
@@ -145,3 +150,28 @@ def test_default_synth_deploys_the_built_layer(tmp_path: Path, layer_site: Path)
     assert (staged / "python" / "pydantic_core").is_dir()
     assert (staged / "python" / "cairn" / "__init__.py").is_file()
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_a_package_change_reuses_the_cached_dependencies(
+    layer_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Editing cairn re-copies it over the cached pip install: no pip run."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copytree(
+        bundling.dependencies_dir(CAIRN_LAYER, LAYER_CACHE), bundling.dependencies_dir(CAIRN_LAYER, cache)
+    )
+    package = tmp_path / "src" / "cairn"
+    source = next(p for p in CAIRN_LAYER.packages if p.name == "cairn")
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "edited.py").write_text("EDITED = True\n")
+
+    def no_pip(*_args, **_kwargs):
+        raise AssertionError("pip ran although only the cairn package changed")
+
+    monkeypatch.setattr(bundling, "_pip_install", no_pip)
+    build = LayerBuild("cairn", CAIRN_LAYER.requirements, (package,))
+    asset_dir, inputs_hash = build_layer(build, cache)
+    assert inputs_hash != layer_inputs_hash(CAIRN_LAYER)
+    assert (asset_dir / "python" / "cairn" / "edited.py").read_text() == "EDITED = True\n"
+    assert (asset_dir / "python" / "pydantic_core").is_dir()

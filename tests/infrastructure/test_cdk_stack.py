@@ -478,3 +478,13 @@ def test_alarms_cover_what_needs_a_human(synth: Synth) -> None:
 def test_resources_are_tagged(synth: Synth) -> None:
     for name, fn in synth.of_type("AWS::Lambda::Function").items():
         assert {"Key": "project", "Value": "cairn"} in as_list(fn["Properties"]["Tags"]), name
+
+
+def test_a_synth_without_the_layer_build_says_not_to_deploy_it(synth: Synth) -> None:
+    warnings = [
+        entry["data"]
+        for entries in synth.metadata.values()
+        for entry in entries
+        if entry["type"] == "aws:cdk:warning"
+    ]
+    assert any("do not deploy" in str(w) for w in warnings)
