@@ -189,6 +189,18 @@ class Publisher:
         )
         return PublishReport(published, sequence_numbers, tuple(b.stream_id for b in batches if b.stream_id in failed))
 
+    def republish(self, stream_id: str, from_version: int = 1, to_version: int | None = None) -> int:
+        """Publish a stream's events again (same ids): the repair for a stream the event source
+        mapping gave up on (its batch went to the on-failure queue). Returns the entries accepted."""
+        last = to_version if to_version is not None else self.store.current_version(stream_id)
+        if last < from_version:
+            return 0
+        pending = [(stream_id, self.entry(e)) for e in self.integration_events(stream_id, from_version, last)]
+        published, failed = self.put_all(pending)
+        if failed:
+            raise RuntimeError(f"{stream_id}: {len(pending) - published} entries still failing")
+        return published
+
     def put_all(self, pending: list[tuple[str, dict[str, Any]]]) -> tuple[int, set[str]]:
         """PutEvents everything, retrying failed entries; (accepted count, streams with failures)."""
         published = 0
@@ -263,6 +275,19 @@ def publisher() -> Publisher:
     return _publisher
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cairn_platform.publisher STREAM_ID... [--from-version N]`` (env as the Lambda's)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cairn_platform.publisher", description=Publisher.republish.__doc__)
+    parser.add_argument("streams", nargs="+", help="order stream ids (order-…)")
+    parser.add_argument("--from-version", type=int, default=1)
+    args = parser.parse_args(argv)
+    for stream_id in args.streams:
+        print(f"{stream_id}: {publisher().republish(stream_id, args.from_version)} integration events published")
+    return 0
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
@@ -274,3 +299,7 @@ def handler(event: dict, context: Any) -> dict:
         logger.warning("streams left for retry", extra={"streams": list(report.failed_streams)})
     logger.info("published", extra={"records": len(records), "entries": report.published})
     return report.batch_response()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

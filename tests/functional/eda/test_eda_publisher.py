@@ -224,3 +224,13 @@ def _fresh_publisher():
     publisher_module._publisher = None
     yield
     publisher_module._publisher = None
+
+
+def test_republish_a_stream_the_event_source_gave_up_on(cloud, orders_runtime, lambda_context, capsys):
+    order_id = lifecycle(orders_runtime)
+    cloud.stream_records()  # the batch "went to the on-failure queue": never published
+    assert publisher_module.main([order_id, "--from-version", "2"]) == 0
+    assert f"{order_id}: 3 integration events published" in capsys.readouterr().out
+    details = [b["detail"] for b in cloud.bodies("notifications")]
+    assert sorted(d["sequence"] for d in details) == [2, 3, 4]
+    assert publisher_module.publisher().republish(order_id, from_version=5) == 0
