@@ -157,3 +157,31 @@ def test_docs_catalogue_section_is_current():
     section = docs[docs.index(CATALOGUE_START) : docs.index(CATALOGUE_END) + len(CATALOGUE_END)]
     assert section == markdown(), "regenerate: PYTHONPATH=functions:layers/cairn/python python -m integration --docs"
     assert "```mermaid\nsequenceDiagram" in docs
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in SCHEMA_PATH.parents[1].joinpath("tests", "events").glob("eventbridge_*.json"))
+)
+def test_committed_eventbridge_events_are_valid(load_event, name):
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+    raw = load_event(name)
+    EventBridgeModel.model_validate(raw)  # the AWS shape, account included
+    event = event_from_eventbridge(raw)
+    assert event.id == integration_event_id(event.causation_id, event.type, event.version)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in SCHEMA_PATH.parents[1].joinpath("tests", "events").glob("sqs_*.json"))
+)
+def test_committed_sqs_events_are_valid(load_event, name):
+    from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+    raw = load_event(name)
+    SqsModel.model_validate(raw)  # the Lambda SQS event shape
+    for record in raw["Records"]:
+        if name == "sqs_malformed.json":
+            with pytest.raises(MalformedIntegrationEventError):
+                accepted_event(record["body"], frozenset(CATALOGUE))
+        else:
+            assert accepted_event(record["body"], frozenset(CATALOGUE)) is not None
