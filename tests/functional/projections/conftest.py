@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,30 @@ def create_read_model_table(dynamodb: Any, name: str) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+class SerializedClient:
+    """One lock around every call into in-process moto, shared by every DynamoDB client of a test.
+
+    moto is not atomic under concurrent requests (a cancelled transaction restores a copy of the
+    whole table, wiping other threads' writes); DynamoDB is. The rebuild runs scan segments in
+    threads, so its tests need DynamoDB's per-request atomicity, as the local runtime gives.
+    """
+
+    def __init__(self, client: Any, lock: threading.Lock):
+        self._client = client
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name == "meta" or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
 
 
 @dataclass
@@ -81,6 +106,7 @@ class Harness:
 
 @pytest.fixture
 def harness(event_tables, dynamodb_client, monkeypatch) -> Iterator[Harness]:
+    import cairn.aws
     from accounts import projections as account_projections
     from accounts.app import registry as accounts_registry
     from cairn.aws import client
@@ -89,6 +115,14 @@ def harness(event_tables, dynamodb_client, monkeypatch) -> Iterator[Harness]:
     from orders import projections as order_projections
     from orders.app import registry as orders_registry
 
+    lock = threading.Lock()
+
+    def serialized_client(service: str, **kwargs: Any) -> Any:
+        made = client(service, **kwargs)
+        return SerializedClient(made, lock) if service == "dynamodb" else made
+
+    monkeypatch.setattr(cairn.aws, "client", serialized_client)
+    dynamodb_client = SerializedClient(dynamodb_client, lock)
     tables = {**ORDER_TABLES, **ACCOUNT_TABLES}
     for name in tables.values():
         create_read_model_table(dynamodb_client, name)

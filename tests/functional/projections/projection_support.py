@@ -234,10 +234,10 @@ def domain_account_state(store: Any, stream_id: str) -> Any:
 
 
 # -- seeding and checking whole worlds ------------------------------------------------------------
-def seed_orders(harness: Any, rng: random.Random, count: int, customers: int = 5) -> list[str]:
+def seed_orders(harness: Any, rng: random.Random, count: int, customers: int = 5, prefix: str = "") -> list[str]:
     ids = []
     for i in range(count):
-        order_id = f"order-{i:04d}-{rng.randrange(16**8):08x}"
+        order_id = f"order-{prefix}{i:04d}-{rng.randrange(16**8):08x}"
         start = BASE_TIME + timedelta(hours=rng.randint(0, 96), minutes=rng.randint(0, 59))
         history = order_history(rng, order_id, f"user-{rng.randrange(customers)}", start)
         append_in_chunks(harness.orders_store, order_id, history, rng)
