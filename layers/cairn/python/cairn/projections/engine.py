@@ -56,6 +56,7 @@ MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 _RESERVED_PKS = ("s#", "stats#")
 
 _TRANSIENT_CODES = {
+    # DynamoDB
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -63,6 +64,12 @@ _TRANSIENT_CODES = {
     "ServiceUnavailable",
     "TransactionInProgressException",
     "TransactionConflictException",
+    # S3 (snapshots), SQS (parking messages)
+    "SlowDown",
+    "RequestTimeout",
+    "InternalError",
+    "RequestThrottled",
+    "Throttling",
 }
 _TRANSIENT_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError"}
 
@@ -177,7 +184,18 @@ def _error_code(exc: BaseException) -> str | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying as is: throttling, service errors, network trouble."""
+    """Worth retrying as is: throttling, service errors, network trouble (also when wrapped, as
+    adapters re-raise AWS errors as their own with the original as ``__cause__``)."""
+    depth = 0
+    current: BaseException | None = exc
+    while current is not None and depth < 5:
+        if _transient_one(current):
+            return True
+        current, depth = current.__cause__, depth + 1
+    return False
+
+
+def _transient_one(exc: BaseException) -> bool:
     if isinstance(exc, TransientProjectionError):
         return True
     code = _error_code(exc)
