@@ -25,6 +25,7 @@ stream and batches entries across records into PutEvents calls.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from integration import IntegrationEvent
 
@@ -43,7 +44,7 @@ from cairn.store import EventStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+_tracer: Any = None
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents limit (sum of entry sizes)
@@ -256,8 +257,6 @@ def publisher() -> Publisher:
     """The process-wide publisher (clients and the orders store built once per container)."""
     global _publisher
     if _publisher is None:
-        import os
-
         from integration.order_translation import to_integration_events
 
         from cairn.aws import client
@@ -288,12 +287,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def tracer() -> Any:
+    """Powertools' X-Ray tracer, built only when tracing is on (it imports the X-Ray SDK, ~0.3 s)."""
+    global _tracer
+    from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+
+    if _tracer is None and not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
+        from aws_lambda_powertools import Tracer
+
+        _tracer = Tracer()
+    return _tracer
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def handler(event: dict, context: Any) -> dict:
     records = event.get("Records", [])
-    report = publisher().publish_records(records)
+    xray = tracer()
+    if xray is None:
+        report = publisher().publish_records(records)
+    else:
+        with xray.provider.in_subsegment("## publish") as subsegment:
+            report = publisher().publish_records(records)
+            subsegment.put_annotation("published", report.published)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
     if report.failed_streams:
         logger.warning("streams left for retry", extra={"streams": list(report.failed_streams)})
