@@ -135,6 +135,43 @@ class _SerializingMiddleware:
 
 
 _PATCHED = False
+_PATCHED_TX = False
+
+
+def _keep_tables_in_place_on_cancelled_transactions() -> None:
+    """moto rolls a cancelled TransactWriteItems back by swapping each table for a deep copy
+    taken before it. The stream shard goes with the copy, so every open shard iterator keeps
+    reading the discarded object: it sees the cancelled write as a phantom record and never
+    sees a later one. Here the rollback is redone in place: the table object (and its shard)
+    stays, its items come back from the copy and the shard loses the cancelled records."""
+    global _PATCHED_TX
+    if _PATCHED_TX:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        tables = dict(self.tables)
+        shard_lengths = {
+            name: len(t.stream_shard.items) for name, t in tables.items() if t.stream_shard is not None
+        }
+        try:
+            original(self, transact_items)
+        finally:
+            for name, table in tables.items():
+                restored = self.tables.get(name)
+                if restored is None or restored is table:
+                    continue
+                shard = table.stream_shard
+                table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
+                table.stream_shard = shard
+                if shard is not None and name in shard_lengths:
+                    del shard.items[shard_lengths[name]:]
+                self.tables[name] = table
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _PATCHED_TX = True
 
 
 def _let_moto_skip_lambda_targets() -> None:
@@ -190,6 +227,7 @@ class MotoServer:
                 pass
 
         _let_moto_skip_lambda_targets()
+        _keep_tables_in_place_on_cancelled_transactions()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )

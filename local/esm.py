@@ -599,13 +599,7 @@ class QueueMapping:
         sqs = aws_client("sqs", self.endpoint)
         while not self.stop_event.is_set():
             try:
-                with self._lock:
-                    self._busy += 1
-                try:
-                    handled = self._poll_once(sqs)
-                finally:
-                    with self._lock:
-                        self._busy -= 1
+                handled = self._poll_once(sqs)
                 if not handled:
                     self.stop_event.wait(self.timing.poll_interval)
             except Exception as exc:
@@ -618,6 +612,15 @@ class QueueMapping:
         messages = self._receive(sqs)
         if not messages:
             return False
+        with self._lock:
+            self._busy += 1
+        try:
+            return self._deliver(sqs, messages)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> bool:
         self.stats["received"] += len(messages)
         records, dropped = [], []
         for m in messages:

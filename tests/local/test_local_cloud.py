@@ -104,3 +104,33 @@ def test_throttling_chaos_is_retried_by_the_sdk_and_spares_the_runtime(server_fa
     srv.chaos.throttle = 1.0
     with pytest.raises(no_retry.exceptions.ProvisionedThroughputExceededException):
         no_retry.get_item(TableName=table, Key={"pk": {"S": "1"}})
+
+
+def test_stream_readers_survive_a_cancelled_transaction(server_factory):
+    """moto's rollback swaps the table for a copy; open shard iterators must not see a phantom
+    record of the cancelled write, and must see the writes after it."""
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    streams = aws_client("dynamodbstreams", srv.endpoint)
+    table = f"tx-{uuid.uuid4().hex[:8]}"
+    arn = ddb.create_table(
+        TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}})
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "b"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    ddb.put_item(TableName=table, Item={"pk": {"S": "c"}})
+    seen = []
+    for _ in range(3):
+        page = streams.get_records(ShardIterator=iterator)
+        seen += [r["dynamodb"]["Keys"]["pk"]["S"] for r in page["Records"]]
+        iterator = page["NextShardIterator"]
+    assert seen == ["a", "c"]
+    assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]) == ["a", "c"]

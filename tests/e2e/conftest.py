@@ -1,0 +1,147 @@
+"""The local runtime for the e2e suite: ``python -m local`` in a subprocess, driven over real HTTP.
+
+One runtime per session (start-up is a few seconds; the first ever synth ~20 s). Set
+``CAIRN_E2E_OUTPUTS=.local/outputs.json`` to run the suite against an already running
+``make dev`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 600.0  # a first synth on a cold machine
+
+
+class Cairn:
+    """A client of one running local runtime."""
+
+    def __init__(self, outputs: dict[str, Any], state_dir: Path | None = None):
+        self.outputs = outputs
+        self.api = outputs["ApiUrl"].rstrip("/")
+        self.state_dir = state_dir
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
+                headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.api + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                payload = resp.read()
+                return resp.status, resp.headers, json.loads(payload) if payload else None
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            try:
+                parsed = json.loads(payload) if payload else None
+            except ValueError:
+                parsed = payload.decode(errors="replace")
+            return exc.code, exc.headers, parsed
+
+    def token(self, sub: str, groups: list[str] | None = None) -> str:
+        status, _, body = self.request("POST", "/_local/token", {"sub": sub, "groups": groups or []})
+        assert status == 200, body
+        return body["token"]
+
+    def aws(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service, endpoint_url=self.outputs["AwsEndpointUrl"], region_name=self.outputs.get("Region", "us-east-1"),
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(account_id_endpoint_mode="disabled"),
+        )
+
+    def status(self) -> dict[str, Any]:
+        code, _, body = self.request("GET", "/_local/status")
+        assert code == 200, body
+        return body
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Until every stream/queue mapping has delivered all it has (twice in a row)."""
+        deadline = time.time() + timeout
+        calm = 0
+        while time.time() < deadline:
+            calm = calm + 1 if self.status()["idle"] else 0
+            if calm >= 2:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the local runtime did not become idle: {self.status()['mappings']}")
+
+    def chaos(self, **settings: Any) -> dict[str, Any]:
+        code, _, body = self.request("POST", "/_local/chaos", settings)
+        assert code == 200, body
+        return body
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def cairn(tmp_path_factory) -> Iterator[Cairn]:
+    running = os.environ.get("CAIRN_E2E_OUTPUTS")
+    if running:
+        outputs = json.loads(Path(running).read_text())
+        yield Cairn(next(iter(outputs.values())))
+        return
+    state = tmp_path_factory.mktemp("cairn-local")
+    log = open(state / "runtime.log", "w")  # noqa: SIM115 - closed after the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", "0", "--state-dir", str(state), "--quiet", "--no-access-log"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1"},
+        start_new_session=True,
+    )
+    outputs_file = state / "outputs.json"
+
+    def ready() -> Cairn | None:
+        if process.poll() is not None:
+            raise AssertionError(f"local runtime exited:\n{(state / 'runtime.log').read_text()[-4000:]}")
+        if not outputs_file.exists():
+            return None
+        c = Cairn(next(iter(json.loads(outputs_file.read_text()).values())), state)
+        try:
+            return c if c.request("GET", "/health")[0] == 200 else None
+        except OSError:
+            return None
+
+    try:
+        yield wait_for("the local runtime's /health", ready, timeout=START_TIMEOUT, interval=0.25)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def staff(cairn: Cairn) -> str:
+    return cairn.token("e2e-staff", ["staff"])
