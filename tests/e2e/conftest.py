@@ -25,6 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 600.0  # a first synth on a cold machine
 
 
+def _parse(payload: bytes) -> Any:
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")
+
+
 class Cairn:
     """A client of one running local runtime."""
 
@@ -45,15 +54,9 @@ class Cairn:
             req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
-                payload = resp.read()
-                return resp.status, resp.headers, json.loads(payload) if payload else None
+                return resp.status, resp.headers, _parse(resp.read())
         except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            try:
-                parsed = json.loads(payload) if payload else None
-            except ValueError:
-                parsed = payload.decode(errors="replace")
-            return exc.code, exc.headers, parsed
+            return exc.code, exc.headers, _parse(exc.read())
 
     def token(self, sub: str, groups: list[str] | None = None) -> str:
         status, _, body = self.request("POST", "/_local/token", {"sub": sub, "groups": groups or []})
