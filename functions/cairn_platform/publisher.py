@@ -35,12 +35,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from integration import IntegrationEvent
 
 from cairn.commands import Decider
 from cairn.events import EventEnvelope
 from cairn.snapshots import SnapshotError, SnapshotStore
 from cairn.store import EventStore
+from integration import IntegrationEvent
 
 logger = Logger()
 metrics = Metrics()
@@ -257,9 +257,8 @@ def publisher() -> Publisher:
     """The process-wide publisher (clients and the orders store built once per container)."""
     global _publisher
     if _publisher is None:
-        from integration.order_translation import to_integration_events
-
         from cairn.aws import client
+        from integration.order_translation import to_integration_events
         from orders.app import runtime
 
         orders = runtime()

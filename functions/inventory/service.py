@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from integration import IntegrationEvent, order_quantities
-
 from inventory import domain
 from inventory.store import InventoryStore, ReservationChangedError
 

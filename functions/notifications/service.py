@@ -10,7 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from integration import IntegrationEvent
-
 from notifications import domain
 from notifications.sender import EmailSender
 from notifications.store import EmailStatus, NotificationStore

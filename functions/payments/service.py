@@ -28,11 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from integration import OrderCreatedV1
-
 from cairn.commands import CommandContext, CommandResult, CommandRuntime
 from cairn.events import EventEnvelope
 from cairn.store.base import fingerprint_of
+from integration import OrderCreatedV1
 from kernel import InvalidTransitionError
 from orders import domain as orders
 from payments import domain

@@ -87,7 +87,6 @@ def notifications_of(cairn, token: str, order_id: str) -> list[str]:
 # -- the flow -----------------------------------------------------------------------------------
 def test_tok_visa_becomes_paid_by_itself_with_the_causation_chain(cairn, staff):
     from integration import integration_event_id
-
     from payments.domain import payment_id_for, stream_id_for
 
     user = f"e2e-{uuid.uuid4().hex[:8]}"

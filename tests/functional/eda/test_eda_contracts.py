@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
+
+from cairn.events import EventEnvelope, EventMetadata
 from integration import (
     CATALOGUE,
     MalformedIntegrationEventError,
@@ -17,8 +19,6 @@ from integration import (
 from integration.catalogue import SCHEMA_PATH, render
 from integration.consumer import accepted_event, event_from_eventbridge
 from integration.order_translation import to_integration_events
-
-from cairn.events import EventEnvelope, EventMetadata
 from orders import domain
 
 LINE = domain.OrderLine(sku="SKU-1", quantity=2, unit_price=Decimal("9.99"))

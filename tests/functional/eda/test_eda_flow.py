@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from eda_support import create_order, deliver, publish, stream_events
-from integration import integration_event_id
 
 import inventory.handler
 import notifications.handler
 import payments.handler
+from integration import integration_event_id
 from payments import domain as payments_domain
 
 

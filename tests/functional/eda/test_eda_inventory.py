@@ -10,10 +10,10 @@ import pytest
 from eda_support import http_event, sqs_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from integration import integration_event_id
 
 import inventory.handler
 import inventory.queries
+from integration import integration_event_id
 from inventory import domain
 from inventory.store import InventoryStore, ReservationChangedError
 
@@ -118,7 +118,6 @@ def test_a_release_gives_back_what_was_reserved_not_what_it_says(store, lambda_c
 
 def test_a_concurrent_change_between_read_and_write_is_re_decided(store, load_event, monkeypatch):
     from integration.consumer import event_from_eventbridge
-
     from inventory import service
 
     events = order_events(load_event)
@@ -142,7 +141,6 @@ def test_a_concurrent_change_between_read_and_write_is_re_decided(store, load_ev
 
 def test_a_stale_tombstone_write_is_refused_by_its_condition(store, load_event):
     from integration.consumer import event_from_eventbridge
-
     from inventory import service
 
     created = event_from_eventbridge(order_events(load_event)["created"])

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 from eda_support import http_event, shuffled, sqs_event
-from integration import integration_event_id
 
 import notifications.handler
 import notifications.queries
+from integration import integration_event_id
 from notifications import domain
 
 KINDS = ["OrderCreated", "PaymentProcessed", "OrderShipped", "OrderDelivered"]

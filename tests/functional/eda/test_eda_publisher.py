@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 from eda_support import create_order, order_command, publish, shuffled, stream_events
-from integration import integration_event_id
-from integration.order_translation import to_integration_events
 
 from cairn_platform import publisher as publisher_module
 from cairn_platform.publisher import MAX_ENTRIES_PER_CALL, Publisher, entry_size, stream_batches
+from integration import integration_event_id
+from integration.order_translation import to_integration_events
 from orders import domain
 from orders.app import decider
 
