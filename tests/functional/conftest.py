@@ -283,12 +283,20 @@ def captured_logs(service: Any) -> Iterator[list[dict[str, Any]]]:
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 
-def _reset_runtimes() -> None:
+def reset_runtimes() -> None:
+    """Forget warm state: runtimes and query clients are per process (per "container")."""
     import accounts.app
+    import accounts.queries
     import orders.app
+    import orders.queries
 
     orders.app.runtime.cache_clear()
     accounts.app.runtime.cache_clear()
+    orders.queries._dynamodb.cache_clear()
+    accounts.queries._dynamodb.cache_clear()
+    from cairn.projections.generations import clear_generation_cache
+
+    clear_generation_cache()
 
 
 @pytest.fixture
@@ -313,9 +321,9 @@ def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
             BillingMode="PAY_PER_REQUEST",
         )
     client("s3").create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
-    _reset_runtimes()
+    reset_runtimes()
     yield dict(ENV)
-    _reset_runtimes()
+    reset_runtimes()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import ENV, Api
+from tests.functional.conftest import ENV, Api, reset_runtimes
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
@@ -83,13 +83,11 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    import accounts.app
-
-    accounts.app.runtime.cache_clear()
+    reset_runtimes()
     try:
         yield endpoint
     finally:
-        accounts.app.runtime.cache_clear()
+        reset_runtimes()
         server.shutdown()
         thread.join(5)
 

@@ -507,6 +507,7 @@ def test_unexpected_errors_are_500_without_internals(orders_api: Api, monkeypatc
 
 # -- observability ---------------------------------------------------------------------------------
 def test_metrics_are_emf_in_the_cairn_namespace(orders_api: Api, capsys: pytest.CaptureFixture):
+    from orders.api import service
     from tests.functional.conftest import emf_records
 
     capsys.readouterr()
@@ -516,7 +517,7 @@ def test_metrics_are_emf_in_the_cairn_namespace(orders_api: Api, capsys: pytest.
     (directive,) = record["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "Cairn"
     assert directive["Dimensions"] == [["service"]]
-    assert record["service"] == "orders"
+    assert record["service"] == service.service  # POWERTOOLS_SERVICE_NAME, else "orders"
     assert {"Name": "CommandLatency", "Unit": "Milliseconds"} in directive["Metrics"]
     assert record["CommandLatency"][0] > 0
 

@@ -153,7 +153,10 @@ class HttpService:
     ) -> Callable:
         """``app.route`` plus ``staff=True`` (403 for anyone outside the staff group) and
         ``problems={status: description}`` documented as problem+json responses in OpenAPI."""
-        responses: dict[int, Any] = {**self._common_responses(staff), **kwargs.pop("responses", {})}
+        # Powertools documents the success response only when no ``responses`` are given; with
+        # ours, an entry without content gets the route's return model as its schema.
+        success = {kwargs.get("status_code", 200): {"description": kwargs.get("response_description", "Success")}}
+        responses: dict[int, Any] = {**success, **self._common_responses(staff), **kwargs.pop("responses", {})}
         for status, description in (problems or {}).items():
             responses[status] = _problem_response(description)
         if staff:
