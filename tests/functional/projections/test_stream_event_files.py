@@ -173,3 +173,34 @@ def test_poison_file_parks_only_its_stream(harness):
     # redelivery after parking: skipped, nothing reported, nothing changes
     assert harness.orders(records) == {"batchItemFailures": []}
     assert read_orders(harness)[0] == views
+
+
+def emitted_metrics(stdout: str) -> dict[str, float]:
+    """Sum of every EMF metric printed by Powertools (one JSON document per flush)."""
+    totals: dict[str, float] = {}
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "Cairn" and directive["Dimensions"] == [["service"]]
+            for metric in directive["Metrics"]:
+                values = document[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values if isinstance(values, list) else [values])
+    return totals
+
+
+def test_metrics_count_applied_duplicates_gaps_and_parks(harness, capsys):
+    records = load("ddb_stream_orders.json")
+    store_images(harness, records)
+    capsys.readouterr()
+    # versions 1 of both orders held back (gaps), the last record twice
+    delivered = [r for r in records if r["dynamodb"]["Keys"]["version"]["N"] != "1"] + [records[-1]]
+    assert harness.orders(delivered) == {"batchItemFailures": []}
+    first = emitted_metrics(capsys.readouterr().out)
+    # 7 events x 3 projections; 2 repaired per projection; the repeated record is a duplicate in each
+    assert first == {"EventsApplied": 21, "DuplicatesSkipped": 3, "GapsRepaired": 2, "StreamsParked": 0}
+    assert harness.orders(records) == {"batchItemFailures": []}
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "EventsApplied": 0, "DuplicatesSkipped": 21, "GapsRepaired": 0, "StreamsParked": 0
+    }
