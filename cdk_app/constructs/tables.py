@@ -19,6 +19,7 @@ class ReadModelTable(Construct):
         id: str,
         *,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        time_to_live_attribute: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.table = dynamodb.Table(
@@ -32,4 +33,5 @@ class ReadModelTable(Construct):
                 point_in_time_recovery_enabled=True
             ),
             removal_policy=removal_policy,
+            time_to_live_attribute=time_to_live_attribute,
         )

@@ -128,6 +128,8 @@ TABLES = {
     "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
     "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
 }
+# Tables whose consumers write expiring dedupe records.
+TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
 
 _CODE_EXCLUDES = [
     "**/__pycache__",
@@ -180,7 +182,10 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
-        tables = {env: ReadModelTable(self, cid).table for env, (cid, _) in TABLES.items()}
+        tables = {
+            env: ReadModelTable(self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env)).table
+            for env, (cid, _) in TABLES.items()
+        }
         bus = EventBus(self, "IntegrationEvents", source="cairn.orders", alerts=alerts)
 
         layer = PythonLayer(
