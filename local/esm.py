@@ -289,6 +289,7 @@ class StreamMapping:
         self.shards: list[_VirtualShard] = []
         self.real_shard_id = "shardId-local"
         self.caught_up = False
+        self.last_seq: str | None = None
         self.stats = {"read": 0, "filtered": 0, "batches": 0, "invocations": 0, "errors": 0,
                       "retries": 0, "bisections": 0, "discarded": 0, "throttled": 0, "duplicated": 0}
         self._threads: list[threading.Thread] = []
@@ -319,9 +320,25 @@ class StreamMapping:
 
     @property
     def idle(self) -> bool:
+        """Everything read was delivered, and the stream holds nothing unread (checked, not
+        assumed from the last poll)."""
         if not self.spec.enabled:
             return True
-        return self.caught_up and all(not vs.pending and not vs.busy for vs in self.shards)
+        if not self.caught_up or any(vs.pending or vs.busy for vs in self.shards):
+            return False
+        client = aws_client("dynamodbstreams", self.endpoint)
+        if self.last_seq is not None:
+            kind, extra = "AFTER_SEQUENCE_NUMBER", {"SequenceNumber": self.last_seq}
+        elif self.spec.starting_position == "LATEST":
+            return True
+        else:
+            kind, extra = "TRIM_HORIZON", {}
+        try:
+            it = client.get_shard_iterator(StreamArn=self.spec.source_arn, ShardId=self.real_shard_id,
+                                           ShardIteratorType=kind, **extra)["ShardIterator"]
+            return not client.get_records(ShardIterator=it, Limit=1).get("Records")
+        except Exception:
+            return False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -353,6 +370,7 @@ class StreamMapping:
                     iterators[shard_id] = resp["NextShardIterator"]
                     for raw in resp.get("Records", []):
                         got += 1
+                        self.last_seq = raw["dynamodb"]["SequenceNumber"]
                         self.stats["read"] += 1
                         rec = stream_record_for_lambda(raw, self.spec.source_arn)
                         if not matches_any(self.spec.filters, rec):
