@@ -61,6 +61,7 @@ def execute(
     ``authorize(state)`` (for commands on existing streams) says whether the caller may act on
     the stream; a missing stream or a refusal is the same 404, so existence does not leak.
     """
+    started = time.perf_counter()
     principal = service.principal
     try:
         expected = parse_if_match(request.if_match)
@@ -71,20 +72,61 @@ def execute(
         key = scoped_idempotency_key(principal.sub, request.route, request.idempotency_key)
         fingerprint = request_fingerprint(request.route, request.params, request.body)
 
-    if authorize is not None:
-        # min_version=1: never trust a cached "does not exist" (another instance may have created it)
-        _, state = runtime.current(stream_id, min_version=1)
-        is_new = runtime.decider.is_new
-        if (is_new(state) if is_new is not None else False) or not authorize(state):
-            raise problems.not_found(f"{stream_id} not found")
-
     def stored(state: Any, version: int) -> dict[str, Any]:
         body = answer(state, version)
         return {"status": status, "body": body, "headers": headers(body) if headers else {}}
 
-    started = time.perf_counter()
     try:
-        result = runtime.handle(
+        if authorize is not None:
+            # min_version=1: never trust a cached "does not exist" (another instance may have created it)
+            _, state = runtime.current(stream_id, min_version=1)
+            is_new = runtime.decider.is_new
+            if (is_new(state) if is_new is not None else False) or not authorize(state):
+                raise problems.not_found(f"{stream_id} not found")
+        result = _handle(service, runtime, stream_id, command, principal, expected, key, fingerprint, stored)
+    finally:
+        service.latency("CommandLatency", (time.perf_counter() - started) * 1000)
+
+    if key is not None and not result.replayed and not result.events:
+        # The decider found nothing to do (e.g. the same payment again), so no append met the
+        # marker: consult it here, or a reused key with another body would pass unnoticed.
+        record = runtime.store.get_idempotency_record(key)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise _key_reused()
+            result = replace(result, replayed=True, answer=record.answer)
+    if result.retries:
+        service.count("ConflictsRetried", result.retries)
+    stored_answer = result.answer if result.answer is not None else stored(result.state, result.version)
+    body = dict(stored_answer["body"])
+    response_headers = {str(k): str(v) for k, v in (stored_answer.get("headers") or {}).items()}
+    response_headers["ETag"] = etag(int(body.get("version", result.version)))
+    if result.replayed:
+        service.count("IdempotentReplays")
+        response_headers["Idempotent-Replayed"] = "true"
+        service.logger.info("idempotent replay", extra={"stream_id": result.stream_id})
+    return Response(
+        status_code=int(stored_answer.get("status", status)),
+        content_type="application/json",
+        body=body,
+        headers=response_headers,
+    )
+
+
+def _handle(
+    service: HttpService,
+    runtime: CommandRuntime,
+    stream_id: str,
+    command: Any,
+    principal: Any,
+    expected: int | None,
+    key: str | None,
+    fingerprint: str | None,
+    stored: Callable[[Any, int], dict[str, Any]],
+) -> Any:
+    """``runtime.handle`` with the store's and the domain's errors as problems."""
+    try:
+        return runtime.handle(
             stream_id,
             command,
             context=CommandContext(correlation_id=service.correlation_id or None, actor=principal.sub),
@@ -116,33 +158,6 @@ def execute(
             service.count("CommandRejected")
         service.logger.info("command rejected", extra={"reason": problem.code, "stream_id": stream_id})
         raise problem from None
-    finally:
-        service.latency("CommandLatency", (time.perf_counter() - started) * 1000)
-
-    if key is not None and not result.replayed and not result.events:
-        # The decider found nothing to do (e.g. the same payment again), so no append met the
-        # marker: consult it here, or a reused key with another body would pass unnoticed.
-        record = runtime.store.get_idempotency_record(key)
-        if record is not None:
-            if record.fingerprint != fingerprint:
-                raise _key_reused()
-            result = replace(result, replayed=True, answer=record.answer)
-    if result.retries:
-        service.count("ConflictsRetried", result.retries)
-    stored_answer = result.answer if result.answer is not None else stored(result.state, result.version)
-    body = dict(stored_answer["body"])
-    response_headers = {str(k): str(v) for k, v in (stored_answer.get("headers") or {}).items()}
-    response_headers["ETag"] = etag(int(body.get("version", result.version)))
-    if result.replayed:
-        service.count("IdempotentReplays")
-        response_headers["Idempotent-Replayed"] = "true"
-        service.logger.info("idempotent replay", extra={"stream_id": result.stream_id})
-    return Response(
-        status_code=int(stored_answer.get("status", status)),
-        content_type="application/json",
-        body=body,
-        headers=response_headers,
-    )
 
 
 def _key_reused() -> ProblemError:
