@@ -1,0 +1,68 @@
+"""``python -m local.token``, the synth cache, and code reload of warm environments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jwt
+
+from local.auth import Authorizer, JwtIssuer
+from local.lambdas import LambdaService
+from local.synth import SynthError, find_template
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_token_cli_signs_like_the_server(tmp_path):
+    issuer = JwtIssuer(tmp_path, "https://issuer.example/pool", "client-1")
+    out = subprocess.run(
+        [sys.executable, "-m", "local.token", "--user", "alice", "--groups", "staff,ops", "--state-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    claims = Authorizer("c", issuer.issuer, (issuer.audience,)).authorize({"authorization": out}, issuer)
+    assert claims["sub"] == "alice" and claims["cognito:groups"] == ["staff", "ops"]
+    assert jwt.get_unverified_header(out)["kid"] == issuer.kid
+
+
+def test_token_cli_explains_when_the_runtime_never_ran(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "local.token", "--state-dir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1 and "make dev" in proc.stderr
+
+
+def test_find_template_reads_the_cloud_assembly_manifest(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {
+        "Cairn": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "Cairn.template.json"}},
+        "Tree": {"type": "cdk:tree"},
+    }}))
+    assert find_template(tmp_path, "Cairn") == tmp_path / "Cairn.template.json"
+    try:
+        find_template(tmp_path, "Other")
+    except SynthError:
+        pass
+    else:
+        raise AssertionError("an unknown stack must be an error")
+
+
+def test_editing_source_retires_warm_environments(tmp_path):
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "mod.py").write_text("X = 1\n")
+    service = LambdaService([], watch_paths=[src])
+    service.start()
+    try:
+        before = service.code_generation
+        time.sleep(1.2)
+        (src / "mod.py").write_text("X = 2\n")
+        os.utime(src / "mod.py", (time.time() + 5, time.time() + 5))
+        deadline = time.time() + 5
+        while service.code_generation == before and time.time() < deadline:
+            time.sleep(0.1)
+        assert service.code_generation == before + 1
+    finally:
+        service.shutdown()
