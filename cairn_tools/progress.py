@@ -33,10 +33,11 @@ class ProgressBar:
         filled = int(fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         percent = f"{fraction * 100:5.1f}%" if total else "  ?  "
+        of_total = f"/{total:,}" if total else ""
         return (
             f"{self.label} g{progress.generation} [{bar}] {percent} "
-            f"{progress.scanned:,} items  {progress.events:,} events  {progress.streams:,} streams  "
-            f"{progress.rate:,.0f} items/s  ETA {format_duration(progress.eta_seconds)}"
+            f"{progress.scanned:,}{of_total} events read  {progress.events:,} applied  "
+            f"{progress.streams:,} streams  {progress.rate:,.0f} events/s  ETA {format_duration(progress.eta_seconds)}"
         )
 
     def __call__(self, progress: Any) -> None:

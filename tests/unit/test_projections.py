@@ -178,3 +178,20 @@ def test_order_view_fold_agrees_with_the_domain(path):
         entry = user_order_evolve(entry, env)
     assert entry == {"order_id": "order-1", "customer_id": "u", "status": view["status"], "total": "3.30",
                      "currency": "USD", "created_at": view["created_at"], "version": len(events)}
+
+
+def test_progress_bar_line():
+    import io
+
+    from cairn.projections.maintenance import RebuildProgress
+    from cairn_tools.progress import ProgressBar, format_duration
+
+    assert (format_duration(None), format_duration(65), format_duration(3725)) == ("--:--", "01:05", "1:02:05")
+    progress = RebuildProgress(generation=3, total_estimate=1000, scanned=250, events=240, streams=12)
+    out = io.StringIO()
+    bar = ProgressBar("rebuild analytics", stream=out, width=8)
+    bar(progress)
+    line = out.getvalue()
+    assert line.startswith("rebuild analytics g3 [##------]  25.0% 250/1,000 events read  240 applied  12 streams")
+    assert "events/s" in line and "ETA " in line
+    assert progress.eta_seconds is not None and progress.eta_seconds > 0

@@ -30,7 +30,7 @@ def test_audit_and_rebuild_from_environment(harness, capsys):
     assert rebuild.main(["analytics", "--settle-seconds", "0", "--segments", "2"]) == 0
     captured = capsys.readouterr()
     assert "analytics: generation 1 -> 2" in captured.out
-    assert "rebuild analytics g2 [" in captured.err and "items/s" in captured.err and "ETA" in captured.err
+    assert "rebuild analytics g2 [" in captured.err and "events/s" in captured.err and "ETA" in captured.err
     assert audit.main(["analytics"]) == 0
     assert "analytics (generation 2)" in capsys.readouterr().out
     assert_orders_match_store(harness, order_ids)

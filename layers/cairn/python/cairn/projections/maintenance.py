@@ -61,10 +61,11 @@ class RebuildProgress:
     streams: int = 0
     parked: int = 0
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None  # the scan's end (the rate is the scan's, not the waits')
 
     @property
     def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
+        return max((self.finished or time.monotonic()) - self.started, 1e-9)
 
     @property
     def rate(self) -> float:
@@ -133,6 +134,7 @@ class Rebuilder:
         self._hook("scanning")
         with ThreadPoolExecutor(max_workers=self.segments, thread_name_prefix="rebuild") as pool:
             list(pool.map(lambda s: self._scan_segment(s, generations.building, progress), range(self.segments)))
+        progress.finished = time.monotonic()
         self._report(progress, force=True)
         self._hook("scanned")
         self._wait_caught_up(generations)
