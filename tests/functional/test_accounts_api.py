@@ -227,3 +227,81 @@ def test_account_events(accounts_api: Api, accounts_queries: Api):
     assert page.json["next_after"] == 3
     last = accounts_queries.get(f"/accounts/{account_id}/events", query={"after": 3})
     assert [e["version"] for e in last.json["events"]] == [4] and last.json["next_after"] is None
+
+
+# -- a concurrent writer between this command's read and its write ---------------------------------
+def _interleave_a_deposit_before_the_next_write(account_id: str) -> Any:
+    """Register a hook that, once, appends a deposit "from another instance" right before this
+    instance's conditional write reaches DynamoDB; returns the unregister function."""
+    from accounts import domain
+    from accounts.app import runtime
+    from cairn.aws import client as new_client
+    from cairn.events import NewEvent
+    from cairn.store.dynamodb import DynamoDBEventStore
+
+    store = runtime().store
+    other = DynamoDBEventStore(store.registry, new_client("dynamodb"), store.events_table)
+    done: list[bool] = []
+
+    def other_writer(**kwargs: Any) -> None:
+        if not done:
+            done.append(True)
+            version = other.current_version(account_id)
+            other.append(account_id, [NewEvent(data=domain.MoneyDeposited(amount="5.00"))], version)
+
+    store.client.meta.events.register("before-call.dynamodb.PutItem", other_writer)
+    return lambda: store.client.meta.events.unregister("before-call.dynamodb.PutItem", other_writer)
+
+
+def test_concurrent_append_is_re_decided_not_lost(accounts_api: Api, capsys: pytest.CaptureFixture):
+    account_id = open_account(accounts_api)
+    move(accounts_api, account_id, "deposits", "10.00")  # this instance's cache: version 2
+    stop = _interleave_a_deposit_before_the_next_write(account_id)
+    capsys.readouterr()
+    try:
+        reply = move(accounts_api, account_id, "deposits", "1.00")
+    finally:
+        stop()
+    assert reply.status == 200, reply.text
+    assert (reply.json["balance"], reply.json["version"]) == ("16.00", 4)  # both deposits count
+    assert [e.data.amount for e in stored(account_id)[1:]] == [10, 5, 1]
+    assert metric_values(capsys.readouterr().out, "ConflictsRetried") == [1.0]
+
+
+def test_a_rejection_on_a_stale_warm_state_is_re_checked(accounts_api: Api):
+    """Another instance deposited after this one cached the account: the withdrawal is covered."""
+    from accounts import domain
+    from accounts.app import runtime
+    from cairn.events import NewEvent
+
+    account_id = open_account(accounts_api)
+    move(accounts_api, account_id, "deposits", "10.00")  # cached here at balance 10
+    runtime().store.append(account_id, [NewEvent(data=domain.MoneyDeposited(amount="5.00"))], 2)
+    reply = move(accounts_api, account_id, "withdrawals", "15.00")
+    assert reply.status == 200 and reply.json["balance"] == "0.00" and reply.json["version"] == 4
+
+
+def test_writers_winning_past_the_retry_budget_is_503(accounts_api: Api, monkeypatch: pytest.MonkeyPatch):
+    from accounts.app import runtime
+
+    account_id = open_account(accounts_api)
+    move(accounts_api, account_id, "deposits", "10.00")
+    monkeypatch.setattr(runtime(), "max_retries", 0)
+    stop = _interleave_a_deposit_before_the_next_write(account_id)
+    try:
+        reply = move(accounts_api, account_id, "deposits", "1.00")
+    finally:
+        stop()
+    assert reply.is_problem(503, "service-unavailable") and reply.headers["retry-after"] == "1"
+    assert [e.data.amount for e in stored(account_id)[1:]] == [10, 5]  # the other write only
+
+
+def test_if_match_is_never_retried(accounts_api: Api):
+    account_id = open_account(accounts_api)
+    move(accounts_api, account_id, "deposits", "10.00")
+    stop = _interleave_a_deposit_before_the_next_write(account_id)
+    try:
+        reply = move(accounts_api, account_id, "deposits", "1.00", headers={"If-Match": '"2"'})
+    finally:
+        stop()
+    assert reply.is_problem(412, "version-mismatch") and reply.json["current_version"] == 3
