@@ -92,9 +92,15 @@ def load_outputs(path: str | Path) -> dict[str, str]:
 def resolve(projection: str, args: argparse.Namespace) -> Settings:
     spec = PROJECTIONS[projection]
     outputs = load_outputs(args.outputs)
-    table = args.table or os.environ.get(spec.table_env) or outputs.get(spec.output_key)
-    events = args.events_table or os.environ.get("EVENTS_TABLE") or outputs.get("EventsTableName")
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or outputs.get("AwsEndpointUrl")
+    table = args.table or os.environ.get(spec.table_env)
+    events = args.events_table or os.environ.get("EVENTS_TABLE")
+    # the outputs file describes one deployment: its endpoint goes with its table names only
+    from_outputs = not (table and events)
+    table = table or outputs.get(spec.output_key)
+    events = events or outputs.get("EventsTableName")
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint and from_outputs:
+        endpoint = outputs.get("AwsEndpointUrl")
     queue = args.parked_queue_url or os.environ.get("PARKED_QUEUE_URL") or outputs.get("ParkedQueueUrl")
     if not table:
         raise ConfigError(f"no table for {projection}: pass --table, set {spec.table_env}, or run `make dev`")

@@ -195,3 +195,28 @@ def test_progress_bar_line():
     assert line.startswith("rebuild analytics g3 [##------]  25.0% 250/1,000 events read  240 applied  12 streams")
     assert "events/s" in line and "ETA " in line
     assert progress.eta_seconds is not None and progress.eta_seconds > 0
+
+
+def test_tool_settings_from_flags_env_or_outputs(tmp_path, monkeypatch):
+    import argparse
+
+    from cairn_tools.config import add_common_arguments, projection_names, resolve
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"Cairn": {
+        "EventsTableName": "ev-local", "AnalyticsTableName": "an-local", "AwsEndpointUrl": "http://127.0.0.1:4566"
+    }}))
+    parser = argparse.ArgumentParser()
+    add_common_arguments(parser)
+    for name in ("EVENTS_TABLE", "ANALYTICS_TABLE", "AWS_ENDPOINT_URL", "PARKED_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    local = resolve("analytics", parser.parse_args(["--outputs", str(outputs)]))
+    assert (local.table, local.events_table, local.endpoint_url) == ("an-local", "ev-local", "http://127.0.0.1:4566")
+    # tables named by the environment: the outputs file's endpoint belongs to another deployment
+    monkeypatch.setenv("EVENTS_TABLE", "ev-env")
+    monkeypatch.setenv("ANALYTICS_TABLE", "an-env")
+    deployed = resolve("analytics", parser.parse_args(["--outputs", str(outputs)]))
+    assert (deployed.table, deployed.events_table, deployed.endpoint_url) == ("an-env", "ev-env", None)
+    flagged = resolve("analytics", parser.parse_args(["--outputs", str(outputs), "--table", "t", "--endpoint-url", "http://x"]))
+    assert (flagged.table, flagged.endpoint_url) == ("t", "http://x")
+    assert projection_names("Order-View") == ["order_view"] and len(projection_names("all")) == 4

@@ -128,6 +128,7 @@ def harness(event_tables, dynamodb_client, monkeypatch) -> Iterator[Harness]:
         create_read_model_table(dynamodb_client, name)
     sqs = client("sqs")
     queue_url = sqs.create_queue(QueueName="cairn-projections-parked")["QueueUrl"]
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # the CLI sets it from an outputs file
     monkeypatch.setenv("EVENTS_TABLE", event_tables.events)
     monkeypatch.setenv("PARKED_QUEUE_URL", queue_url)
     monkeypatch.setenv("PROJECTION_MAX_ATTEMPTS", "3")
