@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast lint dev synth deploy bench token rebuild audit fuzz unpark clean
+.PHONY: help setup test test-fast lint dev synth deploy bench token rebuild audit fuzz unpark schemas republish clean
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -67,6 +67,13 @@ unpark: $(STAMP)
 
 fuzz: setup
 	$(PY) -m local.fuzz
+
+schemas: $(STAMP)
+	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.event_schemas
+	PYTHONPATH=layers/cairn/python:functions $(PY) -m integration --write --docs
+
+republish: $(STAMP)
+	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.publisher $(STREAM)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .local
