@@ -200,6 +200,11 @@ class CommandRuntime(Generic[S]):
                         return replay
                 raise
             if not decided:
+                if idempotency_key is not None:
+                    # a no-op is a repeat if the key was used before: answer as the first time
+                    replay = self._replay(idempotency_key, fingerprint)
+                    if replay is not None:
+                        return replay
                 self.cache.put(stream_id, version, state)
                 body = answer(state, version) if answer else None
                 return CommandResult(stream_id, version, state, (), False, body, retries)
