@@ -9,7 +9,9 @@ is counted (``BaseClient._make_api_call``: no client, however lazily created, is
 Shapes: accounts 100 records over 10 streams (10 events each). An order's longest life is 4
 events (created, paid, shipped, delivered), so the orders batch is 100 records over 25 streams
 (and, for the same 10-stream shape, 40 records over 10 streams). ``cold``: a fresh Lambda
-instance (first batch); ``warm``: the next batch on the same instance (generations cached).
+instance (first batch); warm (no suffix): the next batch on the same instance (generations
+cached); ``single``: low traffic, one event per batch and the generation cache expired.
+Write/read request units (``wru``/``rru``) follow DynamoDB's item-size rules (see ``capacity``).
 After each batch the read models are checked against the store: a cheap wrong answer does not count.
 """
 
@@ -39,15 +41,15 @@ READ_MODEL_TABLES = {
 
 
 @contextlib.contextmanager
-def counting_calls() -> Iterator[list[str]]:
-    """Every botocore API call in this process while the block runs (operation names)."""
+def counting_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every botocore API call in this process while the block runs: (operation, parameters)."""
     from botocore.client import BaseClient
 
-    calls: list[str] = []
+    calls: list[tuple[str, dict[str, Any]]] = []
     original = BaseClient._make_api_call
 
     def counted(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        calls.append(operation_name)
+        calls.append((operation_name, copy.deepcopy(api_params)))
         return original(self, operation_name, api_params)
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
@@ -117,13 +119,73 @@ def _round_robin(streams: list[str], steps: list[Callable[[str], Any]], handle: 
             handle(stream_id, step(stream_id))
 
 
-def _run_handler(handler: Callable[..., dict[str, Any]], records: list[dict[str, Any]]) -> int:
+# -- capacity units (DynamoDB's item-size rules) ------------------------------------------------
+def attribute_size(value: dict[str, Any]) -> int:
+    """Bytes of one DynamoDB-JSON value: strings/binary by length, numbers ~ (digits / 2) + 1,
+    maps and lists 3 bytes + 1 per element + their contents (names included)."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "B":
+        return len(inner)
+    if kind == "N":
+        digits = len(inner.lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(v) + 1 for v in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(attribute_size({kind[0]: v}) for v in inner)
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def capacity(ddb: Any, calls: list[tuple[str, dict[str, Any]]]) -> tuple[float, float]:
+    """(write, read) request units of the calls, DynamoDB on-demand rules: transactional writes
+    2 WRU per KB per item (an Update costs by the item after it: read back here); strongly
+    consistent reads 1 RRU per 4 KB per item, a missing item still 1."""
+    wru = rru = 0.0
+    for operation, params in calls:
+        if operation == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                (kind, body), = action.items()
+                if kind == "Put":
+                    size = item_bytes(body["Item"])
+                elif kind in ("Update", "Delete"):
+                    found = ddb.get_item(TableName=body["TableName"], Key=body["Key"]).get("Item")
+                    size = item_bytes(found or body["Key"])
+                else:  # ConditionCheck: a read, 2 RRU per 4 KB in a transaction
+                    rru += 2
+                    continue
+                wru += 2 * max(1, -(-size // 1024))
+        elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            wru += max(1, -(-item_bytes(params.get("Item") or params["Key"]) // 1024))
+        elif operation == "BatchGetItem":
+            rru += sum(len(spec["Keys"]) for spec in params["RequestItems"].values())
+        elif operation == "GetItem":
+            rru += 1 if params.get("ConsistentRead") else 0.5
+        elif operation == "Query":
+            rru += 1  # gap repair only (none in these batches): the minimum
+    return wru, rru
+
+
+def _run_handler(
+    handler: Callable[..., dict[str, Any]], records: list[dict[str, Any]], ddb: Any
+) -> tuple[int, float, float]:
+    """(API calls, WRU, RRU) of one invocation on ``records``."""
     # the handler's EMF metrics and logs go to stdout, as on Lambda: kept out of the bench table
     with counting_calls() as calls, contextlib.redirect_stdout(io.StringIO()):
         response = handler({"Records": records}, _Context())
     if response.get("batchItemFailures"):
         raise AssertionError(f"projection reported failures: {response['batchItemFailures']}")
-    return len(calls)
+    wru, rru = capacity(ddb, calls)
+    return len(calls), wru, rru
 
 
 def _check_accounts(ddb: Any, store: Any, accounts: list[str]) -> None:
@@ -156,7 +218,10 @@ def run() -> dict[str, float]:
     from orders.app import decider as orders_decider
     from orders.app import registry as orders_registry
 
-    saved = {k: os.environ.get(k) for k in ("EVENTS_TABLE", "PARKED_QUEUE_URL", *READ_MODEL_TABLES)}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("EVENTS_TABLE", "PARKED_QUEUE_URL", "GENERATION_CACHE_SECONDS", *READ_MODEL_TABLES)
+    }
     results: dict[str, float] = {}
     with mock_aws():
         ddb = client("dynamodb")
@@ -164,7 +229,16 @@ def run() -> dict[str, float]:
         for name in READ_MODEL_TABLES.values():
             _create_read_model_table(ddb, name)
         queue_url = client("sqs").create_queue(QueueName="bench-parked")["QueueUrl"]
-        os.environ.update({"EVENTS_TABLE": EVENTS_TABLE, "PARKED_QUEUE_URL": queue_url, **READ_MODEL_TABLES})
+        # warm = back-to-back batches: the generation meta item (one GetItem per table per
+        # GENERATION_CACHE_SECONDS, default 5) stays cached however slowly this bench runs
+        os.environ.update(
+            {
+                "EVENTS_TABLE": EVENTS_TABLE,
+                "PARKED_QUEUE_URL": queue_url,
+                "GENERATION_CACHE_SECONDS": "3600",
+                **READ_MODEL_TABLES,
+            }
+        )
         tail = StreamTail(ddb, client("dynamodbstreams"), EVENTS_TABLE)
         try:
             # -- accounts: 100 records over 10 streams, twice -----------------------------------
@@ -181,11 +255,20 @@ def run() -> dict[str, float]:
             assert len(first) == len(second) == 100
             accounts_projections.consumer.cache_clear()
             clear_generation_cache()
-            cold = _run_handler(accounts_projections.handler, first)
-            warm = _run_handler(accounts_projections.handler, second)
+            cold, _, _ = _run_handler(accounts_projections.handler, first, ddb)
+            warm, wru, rru = _run_handler(accounts_projections.handler, second, ddb)
             _check_accounts(ddb, store, accounts)
             results["projection_calls_per_event_accounts_cold"] = cold / len(first)
             results["projection_calls_per_event_accounts"] = warm / len(second)
+            results["projection_wru_per_event_accounts"] = wru / len(second)
+            results["projection_rru_per_event_accounts"] = rru / len(second)
+            # low traffic: a batch holds one event, and the generation cache has expired
+            clear_generation_cache()
+            runtime.handle(accounts[0], deposit(accounts[0]))
+            single = tail.new_records()
+            calls, wru, rru = _run_handler(accounts_projections.handler, single, ddb)
+            results["projection_calls_per_event_accounts_single"] = calls / len(single)
+            results["projection_wru_per_event_accounts_single"] = wru / len(single)
 
             # -- orders: 100 records over 25 streams, then 40 over 10 ---------------------------
             store = DynamoDBEventStore(orders_registry, ddb, EVENTS_TABLE)
@@ -216,12 +299,14 @@ def run() -> dict[str, float]:
             assert [len(b) for _, b in batches] == [100, 100, 40]
             orders_projections.consumer.cache_clear()
             clear_generation_cache()
-            counts = [_run_handler(orders_projections.handler, records) for _, records in batches]
+            runs = [_run_handler(orders_projections.handler, records, ddb) for _, records in batches]
             for orders, _ in batches:
                 _check_orders(ddb, store, orders)
-            results["projection_calls_per_event_orders_cold"] = counts[0] / 100
-            results["projection_calls_per_event_orders"] = counts[1] / 100
-            results["projection_calls_per_event_orders_10_streams"] = counts[2] / 40
+            results["projection_calls_per_event_orders_cold"] = runs[0][0] / 100
+            results["projection_calls_per_event_orders"] = runs[1][0] / 100
+            results["projection_wru_per_event_orders"] = runs[1][1] / 100
+            results["projection_rru_per_event_orders"] = runs[1][2] / 100
+            results["projection_calls_per_event_orders_10_streams"] = runs[2][0] / 40
         finally:
             accounts_projections.consumer.cache_clear()
             orders_projections.consumer.cache_clear()

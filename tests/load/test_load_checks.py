@@ -116,3 +116,16 @@ def test_every_handler_of_the_conventions_page_is_measured() -> None:
     assert {"orders.api", "orders.queries", "orders.projections", "accounts.api", "payments.handler",
             "cairn_platform.ops", "cairn_platform.snapshotter", "cairn_platform.publisher"} <= set(modules)
     assert len(modules) == 14
+
+
+def test_import_measurements_see_only_what_a_deployed_function_sees(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = imports.lambda_env(str(tmp_path / "pyc"), imports.lambda_site(tmp_path / "site"))
+    probe = "import accounts.api, payments.handler, boto3, pydantic, aws_xray_sdk\n"
+    probe += "for name in ('requests', 'moto', 'aws_cdk', 'pytest'):\n"
+    probe += "    try:\n        __import__(name)\n    except ImportError:\n        continue\n"
+    probe += "    raise SystemExit(name + ' should not be importable')\n"
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
