@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -98,12 +99,14 @@ def test_rebuild_while_the_live_consumer_keeps_writing(harness, name):
     # traffic in the middle of the scan too: after the first few items of each segment
     real_scan = engine.store.scan_segment
     injected = []
+    traffic = threading.Lock()  # one client at a time: the segments run in parallel threads
 
     def scan_with_traffic(segment, total, **kwargs):
         for count, item in enumerate(real_scan(segment, total, **kwargs)):
-            if count == 5 and len(injected) < 2:
-                injected.append(segment)
-                more_traffic(harness, rng, order_ids, 3)
+            if count == 5:
+                with traffic:
+                    injected.append(segment)
+                    more_traffic(harness, rng, order_ids, 3)
             yield item
 
     engine.store.scan_segment = scan_with_traffic
@@ -115,6 +118,7 @@ def test_rebuild_while_the_live_consumer_keeps_writing(harness, name):
     result = Rebuilder(
         engine, segments=2, settle_seconds=0, between_phases=between, sleep=lambda s: None, catch_up_timeout=5
     ).run()
+    engine.store.scan_segment = real_scan  # (the audit below scans too: no traffic in it)
     assert injected and result.generation == 2 and result.dropped_items > 0
     generations = read_generations(harness.dynamodb, harness.tables[name])
     assert (generations.active, generations.building) == (2, None)
