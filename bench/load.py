@@ -12,7 +12,8 @@ Three workloads, each bounded in clients, commands and seconds, loopback only:
   machine, versions contiguous, acknowledged == recorded, losers got 409.
 - ``many_streams``: each client works on its own accounts and orders (no contention):
   throughput (acknowledged commands/s) and p50/p99 latency of commands as the client sees it
-  (HTTP front -> command Lambda's execution environment -> moto, all on this machine).
+  (HTTP front -> command Lambda's execution environment -> moto, all on this machine); the
+  same mix with one client (``load_one_client_*``) gives the service time without queueing.
 
 A violated invariant raises (``InvariantError``): a fast wrong answer is not a result.
 Runs its own runtime (``python -m local --port 0`` in a temp state dir) unless
@@ -395,7 +396,9 @@ def one_order(base: str, clients: int = 8, seconds: float = 10.0, max_commands: 
 
 
 # -- many streams ------------------------------------------------------------------------------------
-def many_streams(base: str, clients: int = 8, seconds: float = 15.0, max_commands: int = 2000) -> dict[str, float]:
+def many_streams(
+    base: str, clients: int = 8, seconds: float = 15.0, max_commands: int = 2000, prefix: str = "load_many_streams"
+) -> dict[str, float]:
     """Each client: its own user, 3 accounts (deposits) and new orders; 3 deposits per order."""
     users = [token(base, f"load-user-{n}-{uuid.uuid4().hex[:6]}") for n in range(clients)]
     accounts: list[list[str]] = []
@@ -425,9 +428,9 @@ def many_streams(base: str, clients: int = 8, seconds: float = 15.0, max_command
             events = all_events(base, "accounts", account, users[n])
             if len(events) - 1 != acked:
                 raise InvariantError(f"{account}: {acked} deposits acknowledged, {len(events) - 1} recorded")
-    results = _latency_figures("load_many_streams", outcomes, elapsed)
-    results["load_many_streams_clients"] = clients
-    results["load_many_streams_streams"] = sum(len(a) for a in accounts) + sum(1 for o in outcomes if o.kind == "order")
+    results = _latency_figures(prefix, outcomes, elapsed)
+    results[f"{prefix}_clients"] = clients
+    results[f"{prefix}_streams"] = sum(len(a) for a in accounts) + sum(1 for o in outcomes if o.kind == "order")
     return results
 
 
@@ -438,7 +441,9 @@ def machine_figures() -> dict[str, float]:
 def run() -> dict[str, float]:
     results: dict[str, float] = {}
     with local_runtime() as base:
-        many_streams(base, seconds=4.0, max_commands=200)  # warm-up: execution environments started
+        many_streams(base, seconds=4.0, max_commands=200, prefix="warmup")  # execution environments started
+        # one client: service time without queueing (the same mix, no concurrency)
+        results.update(many_streams(base, clients=1, seconds=6.0, prefix="load_one_client"))
         results.update(many_streams(base))
         results.update(one_account(base))
         results.update(one_order(base))
