@@ -14,6 +14,9 @@ Every client the code under test builds (``cairn.aws.client``) gets three hooks:
 Transient faults hit only the first attempt (botocore's standard retries must absorb them);
 ``persistent`` faults hit every attempt of that call, so the caller sees the error after the SDK
 gave up — what the HTTP layer must turn into 503 + Retry-After and the consumers into a retry.
+An :class:`Outage` makes a whole service misbehave for a while (S3 down, PutEvents partially
+failing); ``partial`` is EventBridge's per-entry failure (HTTP 200, ``FailedEntryCount`` > 0):
+only the other entries reach the bus.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "Call",
     "Fault",
     "FaultInjector",
+    "Outage",
     "SimulatedCrash",
     "error_response",
 ]
@@ -49,7 +53,7 @@ THROTTLE_CODES: dict[str, tuple[tuple[str, int], ...]] = {
 }
 SERVER_ERROR_CODES = {"dynamodb": "InternalServerError", "s3": "InternalError", "events": "InternalException"}
 
-KINDS = ("throttle", "server-error", "timeout", "lost-response", "crash-after")
+KINDS = ("throttle", "server-error", "timeout", "lost-response", "crash-after", "partial")
 
 
 class SimulatedCrash(BaseException):
@@ -78,6 +82,7 @@ class Fault:
     at: int
     persistent: bool = False
     code: str | None = None  # a specific throttling code (default: cycles through the service's)
+    fail_every: int = 2  # "partial" (PutEvents): every n-th entry of the request fails
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -85,6 +90,23 @@ class Fault:
 
     def __str__(self) -> str:
         return f"{self.kind}{'*' if self.persistent else ''}@{self.at}"
+
+
+@dataclass
+class Outage:
+    """A service misbehaving for a while: ``kind`` on every call to it (``calls``: the next n only)."""
+
+    service: str
+    kind: str
+    calls: int | None = None
+    fail_every: int = 2
+    hit: int = 0
+
+    def take(self) -> bool:
+        if self.calls is not None and self.hit >= self.calls:
+            return False
+        self.hit += 1
+        return True
 
 
 @dataclass(slots=True)
@@ -126,6 +148,8 @@ class FaultInjector:
     calls: list[Call] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
     faults: dict[int, Fault] = field(default_factory=dict)
+    outages: list[Outage] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)  # PutEvents entries the bus accepted
     counting: bool = False
     _throttle_turn: int = 0
 
@@ -145,17 +169,19 @@ class FaultInjector:
         return client
 
     @contextmanager
-    def armed(self, *faults: Fault) -> Iterator[FaultInjector]:
-        """Count calls (from 0) and inject ``faults`` meanwhile."""
+    def armed(self, *faults: Fault, outages: tuple[Outage, ...] = ()) -> Iterator[FaultInjector]:
+        """Count calls (from 0) and inject ``faults`` (and ``outages``) meanwhile."""
         self.calls.clear()
         self.fired.clear()
         self.faults = {f.at: f for f in faults}
+        self.outages = list(outages)
         self.counting = True
         try:
             yield self
         finally:
             self.counting = False
             self.faults = {}
+            self.outages = []
 
     def trace(self) -> list[Call]:
         return list(self.calls)
@@ -167,6 +193,11 @@ class FaultInjector:
         call = Call(len(self.calls), model.service_model.service_name, model.name)
         self.calls.append(call)
         fault = self.faults.get(call.index)
+        if fault is None:
+            for outage in self.outages:
+                if outage.service == call.service and outage.take():
+                    fault = Fault(outage.kind, call.index, persistent=True, fail_every=outage.fail_every)
+                    break
         if fault is not None:
             context["cairn_fault"] = (fault, call)
 
@@ -184,12 +215,14 @@ class FaultInjector:
 
         planned = (request.context or {}).get("cairn_fault")
         if planned is None or planned[0].kind == "crash-after":
-            return botocore_stubber(event_name=event_name, request=request, **kwargs)
+            return self._observe(request, botocore_stubber(event_name=event_name, request=request, **kwargs))
         fault, call = planned
         attempt = request.context.get("retries", {}).get("attempt", 1)
         if attempt > 1 and not fault.persistent:
-            return botocore_stubber(event_name=event_name, request=request, **kwargs)
+            return self._observe(request, botocore_stubber(event_name=event_name, request=request, **kwargs))
         self.fired.append(Fired(fault, call, attempt))
+        if fault.kind == "partial":
+            return self._partial_put_events(request, fault, event_name, **kwargs)
         if fault.kind == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
         if fault.kind == "lost-response":
@@ -202,12 +235,63 @@ class FaultInjector:
             code, status = SERVER_ERROR_CODES.get(call.service, "InternalError"), 500
         return error_response(service_model, request.url, code, status)
 
+    def _observe(self, request: Any, response: AWSResponse | None) -> AWSResponse | None:
+        """Remember the PutEvents entries the bus accepted (what consumers may receive)."""
+        if response is None or response.status_code >= 300 or not request.headers.get("X-Amz-Target", b""):
+            return response
+        target = request.headers["X-Amz-Target"]
+        target = target.decode() if isinstance(target, bytes) else target
+        if target.endswith(".PutEvents"):
+            entries = json.loads(request.body)["Entries"]
+            results = json.loads(response.content)["Entries"]
+            self.delivered.extend(e for e, r in zip(entries, results, strict=True) if not r.get("ErrorCode"))
+        return response
+
+    def _partial_put_events(self, request: Any, fault: Fault, event_name: str, **kwargs: Any) -> AWSResponse:
+        """PutEvents where every ``fail_every``-th entry fails (HTTP 200, per-entry ErrorCode) and
+        only the others reach the bus: what EventBridge does under per-entry throttling."""
+        from botocore.awsrequest import AWSPreparedRequest
+        from moto.core.botocore_stubber import MockRawResponse
+        from moto.core.models import botocore_stubber
+
+        if not request.url or call_operation(request) != "PutEvents":
+            raise ValueError("a partial failure is a PutEvents thing")
+        entries = json.loads(request.body)["Entries"]
+        failing = {i for i in range(len(entries)) if i % fault.fail_every == fault.fail_every - 1}
+        if len(entries) == 1:
+            failing = {0}
+        passing = [e for i, e in enumerate(entries) if i not in failing]
+        accepted: list[dict[str, Any]] = []
+        if passing:
+            body = json.dumps({"Entries": passing}).encode()
+            headers = dict(request.headers.items())
+            headers["Content-Length"] = str(len(body))
+            forwarded = AWSPreparedRequest(request.method, request.url, headers, body, request.stream_output)
+            forwarded.context = request.context
+            response = self._observe(forwarded, botocore_stubber(event_name=event_name, request=forwarded, **kwargs))
+            assert response is not None and response.status_code == 200, response
+            accepted = json.loads(response.content)["Entries"]
+        results, it = [], iter(accepted)
+        for i in range(len(entries)):
+            if i in failing:
+                results.append({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded (injected)"})
+            else:
+                results.append(next(it))
+        body = json.dumps({"FailedEntryCount": len(failing), "Entries": results})
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.1"}, MockRawResponse(body))
+
     def _throttle_code(self, service: str, wanted: str | None) -> tuple[str, int]:
         codes = THROTTLE_CODES.get(service, (("ThrottlingException", 400),))
         if wanted is not None:
             return next((c for c in codes if c[0] == wanted), (wanted, 400))
         self._throttle_turn += 1
         return codes[self._throttle_turn % len(codes)]
+
+
+def call_operation(request: Any) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else target
+    return target.rsplit(".", 1)[-1]
 
 
 _SERVICE_MODELS: dict[str, Any] = {}
