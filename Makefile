@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast lint dev synth deploy bench token rebuild audit fuzz unpark schemas republish clean
+.PHONY: help setup test test-fast lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -57,10 +57,13 @@ token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
 
 rebuild: $(STAMP)
-	$(PY) -m cairn_tools.rebuild $(PROJECTION)
+	$(PY) -m cairn_tools.rebuild $(PROJECTION) $(ARGS)
 
 audit: $(STAMP)
-	$(PY) -m cairn_tools.audit $(PROJECTION)
+	$(PY) -m cairn_tools.audit $(PROJECTION) $(ARGS)
+
+status: $(STAMP)
+	$(PY) -m cairn_tools.status $(PROJECTION)
 
 unpark: $(STAMP)
 	$(PY) -m cairn_tools.unpark $(PROJECTION) $(STREAM)
