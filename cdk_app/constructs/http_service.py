@@ -1,7 +1,7 @@
 """HTTP API with a Cognito user pool and a JWT authorizer on every route but the public ones.
 
-No ``$default`` route: a request that matches no route gets API Gateway's own 404 and never
-reaches a function. The ``$default`` *stage* carries the throttling and the JSON access logs.
+An optional ``$default`` route (``fallback``) sends requests that match no route to a function,
+so they get the contract's problem+json 404/405 instead of API Gateway's bare ``{"message"}``. The ``$default`` *stage* carries the throttling and the JSON access logs.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class HttpService(Construct):
         staff_group: str = "staff",
         token_validity: Duration = Duration.hours(1),
         user_pool_removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        fallback: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, id)
         keys = [route.key for route in routes]
@@ -208,6 +209,29 @@ class HttpService(Construct):
                         ),
                     },
                 )
+
+        self.fallback_route: apigw.HttpRoute | None = None
+        if fallback is not None:
+            integration = integrations_by_function.get(fallback.node.path) or integrations.HttpLambdaIntegration(
+                f"{fallback.node.id}FallbackIntegration", fallback
+            )
+            self.fallback_route = apigw.HttpRoute(
+                self,
+                "DefaultRoute",
+                http_api=self.api,
+                route_key=apigw.HttpRouteKey.DEFAULT,
+                integration=integration,
+                authorizer=public,
+            )
+            acknowledge(
+                self.fallback_route,
+                {
+                    "AwsSolutions-APIG4": (
+                        "$default only answers requests that match no route: the function replies 404/405 "
+                        "problem+json and touches no data; every real route keeps the JWT authorizer."
+                    ),
+                },
+            )
 
     @property
     def url(self) -> str:

@@ -319,6 +319,7 @@ class CairnStack(Stack):
             routes=[Route(method, path, fns[fn].function, public) for method, path, fn, public in ROUTES],
             rate_limit=api_rate_limit,
             burst_limit=api_burst_limit,
+            fallback=fns["Ops"].function,
         )
         self.http = http
 

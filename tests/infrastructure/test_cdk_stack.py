@@ -348,8 +348,10 @@ def _integration_function(synth: Synth, route: dict) -> str:
 def test_routes_are_exactly_the_contract(synth: Synth) -> None:
     routes = _routes(synth)
     expected = architecture_routes()
-    assert set(routes) == {f"{method} {path}" for method, path in expected}
-    assert "$default" not in routes  # unknown routes get API Gateway's 404
+    assert set(routes) - {"$default"} == {f"{method} {path}" for method, path in expected}
+    # unknown routes reach Ops, which answers 404/405 problem+json; without a token
+    assert _integration_function(synth, routes["$default"]) == "Ops"
+    assert routes["$default"].get("AuthorizationType", "NONE") == "NONE"
     for (method, path), (function, _handler) in expected.items():
         assert _integration_function(synth, routes[f"{method} {path}"]) == function, (method, path)
 
@@ -366,13 +368,13 @@ def test_jwt_authorizer_on_every_route_but_the_public_ones(synth: Synth, templat
     assert props["JwtConfiguration"]["Issuer"]["Fn::Join"][1][-1] == ref(pool_id)
 
     for key, route in _routes(synth).items():
-        if key in PUBLIC_ROUTES:
+        if key in PUBLIC_ROUTES or key == "$default":
             assert route.get("AuthorizationType", "NONE") == "NONE", key
             assert "AuthorizerId" not in route, key
         else:
             assert route["AuthorizationType"] == "JWT", key
             assert route["AuthorizerId"] == ref(authorizer_id), key
-    template.resource_count_is("AWS::ApiGatewayV2::Route", len(architecture_routes()))
+    template.resource_count_is("AWS::ApiGatewayV2::Route", len(architecture_routes()) + 1)  # + $default
 
 
 def test_stage_throttles_and_logs_json(synth: Synth) -> None:
