@@ -72,6 +72,7 @@ def build_app(
         log_retention_days=number("log_retention_days", 30),
         api_rate_limit=number("api_rate_limit", 200),
         api_burst_limit=number("api_burst_limit", 400),
+        notifications_email_from=app.node.try_get_context("notifications_email_from") or None,
         env=cdk.Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
         ),

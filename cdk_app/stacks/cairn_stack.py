@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -173,6 +174,7 @@ class CairnStack(Stack):
         log_retention_days: int = 30,
         api_rate_limit: int = 200,
         api_burst_limit: int = 400,
+        notifications_email_from: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, description="Cairn: serverless event sourcing + CQRS", **kwargs)
@@ -322,6 +324,8 @@ class CairnStack(Stack):
             fallback=fns["Ops"].function,
         )
         self.http = http
+        if notifications_email_from:
+            self._enable_notification_email(fns["Notifications"], http, notifications_email_from)
 
         # -- alarms not owned by a construct, dashboard ---------------------------------------------
         alerts.alarm(
@@ -372,3 +376,25 @@ class CairnStack(Stack):
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
 
+    def _enable_notification_email(self, notifications, http, from_address: str) -> None:
+        """The SES switch (off by default): ``cdk deploy -c notifications_email_from=no-reply@example.com``.
+
+        The sender must be a verified SES identity in the account; the function looks users' e-mail
+        addresses up in the user pool.
+        """
+        notifications.add_environment("NOTIFICATIONS_SEND_EMAIL", "true")
+        notifications.add_environment("NOTIFICATIONS_FROM_ADDRESS", from_address)
+        notifications.add_environment("USER_POOL_ID", http.user_pool.user_pool_id)
+        domain = from_address.rsplit("@", 1)[-1]
+        notifications.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[
+                    self.format_arn(service="ses", resource="identity", resource_name=from_address),
+                    self.format_arn(service="ses", resource="identity", resource_name=domain),
+                ],
+            )
+        )
+        notifications.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cognito-idp:ListUsers"], resources=[http.user_pool.user_pool_arn])
+        )
