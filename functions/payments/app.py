@@ -10,26 +10,16 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from cairn.commands import CommandRuntime, Decider, StateCache
+from cairn.commands import CommandRuntime, Decider
+from cairn.commands.compose import decider_of, registry_of, runtime_from_env
 from cairn.events import EventRegistry
 from payments import domain
 from payments.gateway import FakeGateway, PaymentGateway
 
 STREAM_PREFIX = domain.STREAM_PREFIX
 
-registry = EventRegistry()
-for _event_type in domain.EVENT_TYPES:
-    registry.register(_event_type, schema_version=domain.SCHEMA_VERSIONS[_event_type])
-
-decider: Decider = Decider(
-    initial_state=domain.initial_state,
-    decide=domain.decide,
-    evolve=domain.evolve,
-    state_schema_version=domain.STATE_SCHEMA_VERSION,
-    state_to_dict=domain.state_to_dict,
-    state_from_dict=domain.state_from_dict,
-    is_new=lambda state: state.status is None,
-)
+registry: EventRegistry = registry_of(domain)
+decider: Decider = decider_of(domain, is_new=lambda state: state.status is None)
 
 
 def order_stream_id(order_id: str) -> str:
@@ -45,17 +35,8 @@ def order_stream_id(order_id: str) -> str:
 
 @cache
 def runtime() -> CommandRuntime:
-    """The payments runtime (no snapshots: a payment stream holds at most three events)."""
-    from cairn.aws import client
-    from cairn.store.dynamodb import DynamoDBEventStore
-
-    store = DynamoDBEventStore(
-        registry,
-        client("dynamodb"),
-        events_table=os.environ["EVENTS_TABLE"],
-        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE"),
-    )
-    return CommandRuntime(store, decider, None, StateCache(maxsize=int(os.environ.get("STATE_CACHE_SIZE", "1024"))))
+    """The payments runtime (no snapshots: a payment stream holds at most a few events)."""
+    return runtime_from_env(registry, decider, snapshots=False, cache_size=1024)
 
 
 @cache

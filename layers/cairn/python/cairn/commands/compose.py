@@ -1,0 +1,64 @@
+"""Wiring helpers for a context's composition root (``functions/<context>/app.py``).
+
+A pure domain module exposes the standard names (``EVENT_TYPES``, ``SCHEMA_VERSIONS``,
+``initial_state``, ``decide``, ``evolve``, ``STATE_SCHEMA_VERSION``, ``state_to_dict``,
+``state_from_dict``); these helpers turn it into a registry, a decider and a runtime on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from cairn.commands.cache import StateCache
+from cairn.commands.decider import Decider
+from cairn.commands.runtime import CommandRuntime
+from cairn.events import EventRegistry
+
+
+def registry_of(domain: ModuleType) -> EventRegistry:
+    """A registry of the domain's event types at their current schema versions."""
+    registry = EventRegistry()
+    for event_type in domain.EVENT_TYPES:
+        registry.register(event_type, schema_version=domain.SCHEMA_VERSIONS[event_type])
+    return registry
+
+
+def decider_of(domain: ModuleType, *, is_new: Callable[[Any], bool] | None = None) -> Decider:
+    return Decider(
+        initial_state=domain.initial_state,
+        decide=domain.decide,
+        evolve=domain.evolve,
+        state_schema_version=domain.STATE_SCHEMA_VERSION,
+        state_to_dict=domain.state_to_dict,
+        state_from_dict=domain.state_from_dict,
+        is_new=is_new,
+    )
+
+
+def runtime_from_env(
+    registry: EventRegistry, decider: Decider, *, snapshots: bool = True, cache_size: int = 2048
+) -> CommandRuntime:
+    """DynamoDB store (+ S3 snapshots) named by ``EVENTS_TABLE``, ``IDEMPOTENCY_TABLE``, ``SNAPSHOT_BUCKET``.
+
+    Imports the AWS adapters here, not at module import, so handler cold starts stay cheap.
+    """
+    from cairn.aws import client
+    from cairn.store.dynamodb import DynamoDBEventStore
+
+    store = DynamoDBEventStore(
+        registry,
+        client("dynamodb"),
+        events_table=os.environ["EVENTS_TABLE"],
+        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE"),
+    )
+    snapshot_store = None
+    bucket = os.environ.get("SNAPSHOT_BUCKET") if snapshots else None
+    if bucket:
+        from cairn.snapshots.s3 import S3SnapshotStore
+
+        snapshot_store = S3SnapshotStore(client("s3"), bucket)
+    size = int(os.environ.get("STATE_CACHE_SIZE", str(cache_size)))
+    return CommandRuntime(store, decider, snapshot_store, StateCache(maxsize=size))
