@@ -340,6 +340,8 @@ class FlakyDynamoDB:
         self.lose_response = lose_response
         self.throttled = 0
         self.lost = 0
+        self.shared_throttled = 0  # of those, transactions advancing several checkpoints
+        self.shared_lost = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -347,15 +349,18 @@ class FlakyDynamoDB:
     def transact_write_items(self, **kwargs: Any) -> Any:
         from botocore.exceptions import ClientError, ReadTimeoutError
 
+        checkpoints = sum(1 for op in kwargs["TransactItems"] if op.get("Put", {}).get("Item", {}).get("sk") == {"S": "cp"})
         roll = self._rng.random()
         if roll < self.throttle:
             self.throttled += 1
+            self.shared_throttled += checkpoints > 1
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "TransactWriteItems"
             )
         response = self._real.transact_write_items(**kwargs)
         if roll < self.throttle + self.lose_response:
             self.lost += 1
+            self.shared_lost += checkpoints > 1
             raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
         return response
 

@@ -1,8 +1,9 @@
 """Projections: DynamoDB stream records -> ordered, exactly-once read-model updates.
 
 - :mod:`~cairn.projections.base`: what a projection is (a fold + coalesced item writes);
-- :mod:`~cairn.projections.engine`: checkpoints, duplicates, gap repair, one transaction per
-  stream per batch, bisection and poison handling;
+- :mod:`~cairn.projections.engine`: checkpoints, duplicates, gap repair, a stream's writes
+  committed with its checkpoint (many streams and projections per transaction), bisection and
+  poison handling;
 - :mod:`~cairn.projections.consumer`: the Lambda glue (Powertools BatchProcessor, partial
   batch responses, metrics);
 - :mod:`~cairn.projections.parking`, :mod:`~cairn.projections.generations`,
@@ -22,6 +23,7 @@ from cairn.projections.engine import (
     StreamBatch,
     StreamOutcome,
     TransientProjectionError,
+    process_together,
 )
 from cairn.projections.generations import Generations, resolve_generations
 from cairn.projections.parking import ParkedStream, Parking
@@ -47,6 +49,7 @@ __all__ = [
     "Write",
     "Writes",
     "group_records",
+    "process_together",
     "projection_status",
     "resolve_generations",
 ]

@@ -1,5 +1,8 @@
 """Lambda glue: DynamoDB stream batch -> per-stream groups -> projection engines -> partial response.
 
+The engines of one Lambda run the batch together (:func:`~cairn.projections.engine.process_together`):
+one BatchGetItem for all their checkpoints, shared TransactWriteItems for their writes.
+
 Partial batch responses (Powertools BatchProcessor, ``ReportBatchItemFailures``): for a stream
 that failed, only its lowest failed record is reported; Lambda restarts the shard from the
 lowest reported sequence number, so the failed stream gets its records again, and the other
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cairn.events import EventRegistry
-from cairn.projections.engine import ProjectionEngine, StreamBatch, StreamOutcome
+from cairn.projections.engine import ProjectionEngine, StreamBatch, StreamOutcome, process_together
 from cairn.projections.generations import Generations, resolve_generations
 
 __all__ = ["BatchReport", "RecordPosition", "StreamConsumer", "StreamFailedError", "group_records"]
@@ -133,9 +136,9 @@ class StreamConsumer:
         report = BatchReport(records=len(records))
         batches, positions = group_records(records, self._decode)
         failed_at: dict[str, tuple[int, str]] = {}
-        for engine in self.engines:
-            generations = self._generations(engine).live()
-            outcomes = engine.process(batches, generations)
+        # all projections together: one read of every checkpoint, shared transactions
+        jobs = [(engine, self._generations(engine).live()) for engine in self.engines]
+        for engine, outcomes in zip(self.engines, process_together(jobs, batches), strict=True):
             report.add(engine.name, outcomes)
             for stream_id, outcome in outcomes.items():
                 if outcome.ok:
