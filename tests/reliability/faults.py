@@ -33,6 +33,7 @@ from botocore.exceptions import ReadTimeoutError
 __all__ = [
     "KINDS",
     "Call",
+    "Chaos",
     "Fault",
     "FaultInjector",
     "Outage",
@@ -69,6 +70,11 @@ class Call:
     index: int
     service: str
     operation: str
+    body: Any = field(default=None, compare=False, repr=False)  # the serialized request (JSON APIs)
+
+    def request(self) -> dict[str, Any]:
+        raw = self.body.decode() if isinstance(self.body, bytes) else self.body
+        return json.loads(raw) if raw else {}
 
     def __str__(self) -> str:
         return f"#{self.index} {self.service}.{self.operation}"
@@ -100,13 +106,34 @@ class Outage:
     kind: str
     calls: int | None = None
     fail_every: int = 2
+    operation: str | None = None  # only this API (e.g. TransactWriteItems)
     hit: int = 0
 
-    def take(self) -> bool:
+    def take(self, call: Call) -> bool:
+        if call.service != self.service or (self.operation is not None and call.operation != self.operation):
+            return False
         if self.calls is not None and self.hit >= self.calls:
             return False
         self.hit += 1
         return True
+
+
+@dataclass
+class Chaos:
+    """Random faults: each call gets ``kind`` with probability ``rates[kind]`` (persistent for the
+    kinds in ``persistent``), from a seeded ``rng`` so a failure can be replayed."""
+
+    rng: Any
+    rates: dict[str, float]
+    persistent: frozenset[str] = frozenset({"throttle", "server-error", "timeout"})
+
+    def draw(self, call: Call) -> Fault | None:
+        roll = self.rng.random()
+        for kind, rate in self.rates.items():
+            if roll < rate:
+                return Fault(kind, call.index, persistent=kind in self.persistent)
+            roll -= rate
+        return None
 
 
 @dataclass(slots=True)
@@ -149,6 +176,7 @@ class FaultInjector:
     fired: list[Fired] = field(default_factory=list)
     faults: dict[int, Fault] = field(default_factory=dict)
     outages: list[Outage] = field(default_factory=list)
+    chaos: Chaos | None = None
     delivered: list[dict[str, Any]] = field(default_factory=list)  # PutEvents entries the bus accepted
     counting: bool = False
     _throttle_turn: int = 0
@@ -169,12 +197,15 @@ class FaultInjector:
         return client
 
     @contextmanager
-    def armed(self, *faults: Fault, outages: tuple[Outage, ...] = ()) -> Iterator[FaultInjector]:
-        """Count calls (from 0) and inject ``faults`` (and ``outages``) meanwhile."""
+    def armed(
+        self, *faults: Fault, outages: tuple[Outage, ...] = (), chaos: Chaos | None = None
+    ) -> Iterator[FaultInjector]:
+        """Count calls (from 0) and inject ``faults`` (and ``outages``, and ``chaos``) meanwhile."""
         self.calls.clear()
         self.fired.clear()
         self.faults = {f.at: f for f in faults}
         self.outages = list(outages)
+        self.chaos = chaos
         self.counting = True
         try:
             yield self
@@ -182,22 +213,26 @@ class FaultInjector:
             self.counting = False
             self.faults = {}
             self.outages = []
+            self.chaos = None
 
     def trace(self) -> list[Call]:
         return list(self.calls)
 
     # -- hooks ---------------------------------------------------------------------------------
-    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+    def _before_call(self, model: Any, context: dict[str, Any], params: Any = None, **_: Any) -> None:
         if not self.counting:
             return
-        call = Call(len(self.calls), model.service_model.service_name, model.name)
+        body = params.get("body") if isinstance(params, dict) else None
+        call = Call(len(self.calls), model.service_model.service_name, model.name, body)
         self.calls.append(call)
         fault = self.faults.get(call.index)
         if fault is None:
             for outage in self.outages:
-                if outage.service == call.service and outage.take():
+                if outage.take(call):
                     fault = Fault(outage.kind, call.index, persistent=True, fail_every=outage.fail_every)
                     break
+        if fault is None and self.chaos is not None:
+            fault = self.chaos.draw(call)
         if fault is not None:
             context["cairn_fault"] = (fault, call)
 

@@ -59,11 +59,13 @@ def test_a_stored_snapshot_is_used_when_s3_is_up_and_replaced_by_a_replay_when_i
         cold_start()
         with world.injector.armed(outages=outages):
             reply = api.post(f"/accounts/{account}/deposits", {"amount": "0.50"}, user="dora")
-            calls = [c.operation for c in world.injector.trace()]
+            trace = world.injector.trace()
             failed = [f.call.operation for f in world.injector.fired]
         assert reply.status == 200, reply.text
         answers[label] = reply.json
-        assert calls[:2] == ["GetObject", "Query"], calls  # snapshot (or not), then the tail
+        assert [c.operation for c in trace[:2]] == ["GetObject", "Query"], trace  # snapshot (or not), tail
+        after = int(trace[1].request()["ExpressionAttributeValues"][":lo"]["N"]) - 1
+        assert after == (40 if label == "up" else 0)  # the tail after the snapshot / everything
         assert failed == ([] if label == "up" else ["GetObject"] * 3), failed
     assert answers["up"]["version"] == 46 and answers["down"]["version"] == 47
     assert Decimal(answers["down"]["balance"]) - Decimal(answers["up"]["balance"]) == Decimal("0.50")
