@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel import AlreadyExistsError, Currency, DomainError, Money, NotFoundError
+from kernel import AlreadyExistsError, Currency, DomainError, EventMoney, Money, NotFoundError
 
 MAX_TRANSFER = Decimal("1000000.00")
 Amount = Annotated[Money, Field(gt=0, le=MAX_TRANSFER)]
@@ -55,6 +55,8 @@ Command = OpenAccount | Deposit | Withdraw
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
+    """Stored payloads: amounts are ``EventMoney`` (Money's values, decoded in pydantic-core)."""
+
     model_config = ConfigDict(frozen=True)
 
 
@@ -65,11 +67,11 @@ class AccountOpened(_Event):
 
 
 class MoneyDeposited(_Event):
-    amount: Money
+    amount: EventMoney
 
 
 class MoneyWithdrawn(_Event):
-    amount: Money
+    amount: EventMoney
 
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = (AccountOpened, MoneyDeposited, MoneyWithdrawn)

@@ -1,12 +1,13 @@
 """Shared kernel of the domains: value types every context agrees on (pure: pydantic + stdlib)."""
 
 from kernel.errors import AlreadyExistsError, DomainError, InvalidTransitionError, NotFoundError
-from kernel.money import Currency, Money, PositiveMoney, money_str, quantize
+from kernel.money import Currency, EventMoney, Money, PositiveMoney, money_str, quantize
 
 __all__ = [
     "AlreadyExistsError",
     "Currency",
     "DomainError",
+    "EventMoney",
     "InvalidTransitionError",
     "Money",
     "NotFoundError",

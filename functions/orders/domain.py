@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from kernel import AlreadyExistsError, Currency, DomainError, InvalidTransitionError, Money, NotFoundError
+from kernel import (
+    AlreadyExistsError,
+    Currency,
+    DomainError,
+    EventMoney,
+    InvalidTransitionError,
+    Money,
+    NotFoundError,
+)
 from kernel.money import MAX_AMOUNT
 
 MAX_ITEMS = 100
@@ -100,6 +108,8 @@ Command = CreateOrder | RecordPayment | FailPayment | ShipOrder | DeliverOrder |
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
+    """Stored payloads: amounts are ``EventMoney`` (Money's values, decoded in pydantic-core)."""
+
     model_config = ConfigDict(frozen=True)
 
 
@@ -108,13 +118,13 @@ class OrderCreated(_Event):
     customer_id: str
     items: list[OrderLine]
     currency: Currency
-    total: Money
+    total: EventMoney
     payment_token: str | None = None
 
 
 class PaymentProcessed(_Event):
     payment_id: str
-    amount: Money
+    amount: EventMoney
 
 
 class PaymentFailed(_Event):

@@ -19,8 +19,8 @@ from kernel import (
     AlreadyExistsError,
     Currency,
     DomainError,
+    EventMoney,
     InvalidTransitionError,
-    Money,
     NotFoundError,
     PositiveMoney,
 )
@@ -91,6 +91,8 @@ Command = RequestPayment | SettlePayment | RefundPayment
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
+    """Stored payloads: amounts are ``EventMoney`` (Money's values, decoded in pydantic-core)."""
+
     model_config = ConfigDict(frozen=True)
 
 
@@ -98,14 +100,14 @@ class PaymentRequested(_Event):
     payment_id: str
     order_id: str
     customer_id: str
-    amount: Money
+    amount: EventMoney
     currency: Currency
 
 
 class PaymentSucceeded(_Event):
     payment_id: str
     order_id: str
-    amount: Money
+    amount: EventMoney
     gateway_reference: str
 
 
@@ -119,7 +121,7 @@ class PaymentFailed(_Event):
 class PaymentRefunded(_Event):
     payment_id: str
     order_id: str
-    amount: Money
+    amount: EventMoney
     reason: str
     gateway_reference: str
 

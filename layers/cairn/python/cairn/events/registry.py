@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import SchemaValidator
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+JsonDecoder = Callable[[str | bytes], BaseModel]
 
 
 class UnknownEventTypeError(KeyError):
@@ -44,6 +46,7 @@ class EventRegistry:
         self._by_name: dict[str, RegisteredType] = {}
         self._by_model: dict[type[BaseModel], RegisteredType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._decoders: dict[str, tuple[int, JsonDecoder]] | None = None
 
     # -- registration -------------------------------------------------------------------------
     def register(self, model: type[BaseModel], *, name: str | None = None, schema_version: int = 1):
@@ -57,6 +60,7 @@ class EventRegistry:
         entry = RegisteredType(type_name, model, schema_version)
         self._by_name[type_name] = entry
         self._by_model[model] = entry
+        self._decoders = None
         return model
 
     def event(self, name: str | None = None, *, schema_version: int = 1):
@@ -109,6 +113,23 @@ class EventRegistry:
 
     def has_upcaster(self, type_name: str, from_version: int) -> bool:
         return (type_name, from_version) in self._upcasters
+
+    def decoders(self) -> dict[str, tuple[int, JsonDecoder]]:
+        """Type name -> (current schema version, JSON decoder of that version), built once.
+
+        The decoder is the model's bound pydantic-core validator (``model_validate_json`` minus a
+        Python frame) for the store's hot loop; payloads at other versions go through
+        :meth:`decode`. Treat the mapping as read-only.
+        """
+        decoders = self._decoders
+        if decoders is None:
+            decoders = {}
+            for name, entry in self._by_name.items():
+                validator = getattr(entry.model, "__pydantic_validator__", None)
+                decode = validator.validate_json if isinstance(validator, SchemaValidator) else None
+                decoders[name] = (entry.schema_version, decode or entry.model.model_validate_json)
+            self._decoders = decoders
+        return decoders
 
     # -- codec --------------------------------------------------------------------------------
     def encode(self, event: BaseModel) -> tuple[str, int, str]:

@@ -189,6 +189,25 @@ def decode_envelope(
     return EventEnvelope(event_id, stream_id, version, type_name, schema_version, occurred_at, payload, metadata)
 
 
+def decode_payload(
+    registry: EventRegistry,
+    stream_id: str,
+    version: int,
+    type_name: str,
+    schema_version: int,
+    data_json: str,
+) -> Any:
+    """Stored payload -> current model, with :func:`decode_envelope`'s errors (for folds, which
+    need no envelope)."""
+    try:
+        return registry.decode(type_name, schema_version, data_json)
+    except _REGISTRY_ERRORS as exc:
+        exc.add_note(f"stream {stream_id!r}, version {version}")
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # bad JSON, failed validation
+        raise CorruptEventError(stream_id, version, f"{type_name} v{schema_version}: {exc}") from exc
+
+
 def fingerprint_of(payload: Any) -> str:
     """Stable hash of a request, to tell a true repeat from a reused key."""
     body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
