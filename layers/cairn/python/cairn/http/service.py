@@ -81,6 +81,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+# API Gateway's own answers (the authorizer's 401/403, no route, throttling): no function ran
+GATEWAY_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
+
+
 def _loads(text: str | bytes | bytearray) -> Any:
     """json.loads that reports every undecodable body as a JSON error (-> 400, never 500).
 
@@ -156,9 +164,10 @@ class HttpService:
         # Powertools documents the success response only when no ``responses`` are given; with
         # ours, an entry without content gets the route's return model as its schema.
         success = {kwargs.get("status_code", 200): {"description": kwargs.get("response_description", "Success")}}
-        responses: dict[int, Any] = {**success, **self._common_responses(staff), **kwargs.pop("responses", {})}
+        common = self._common_responses(staff, method.upper())
+        responses: dict[int, Any] = {**success, **common, **kwargs.pop("responses", {})}
         for status, description in (problems or {}).items():
-            responses[status] = _problem_response(description)
+            responses[status] = _unauthorized_response(description) if status == 401 else _problem_response(description)
         if staff:
             self.staff_routes.add((method.upper(), rule))
             kwargs["middlewares"] = [self._staff_only, *kwargs.get("middlewares", [])]
@@ -172,13 +181,23 @@ class HttpService:
     def post(self, rule: str, **kwargs: Any) -> Callable:
         return self.route("POST", rule, **kwargs)
 
-    def _common_responses(self, staff: bool) -> dict[int, Any]:
+    def _common_responses(self, staff: bool, method: str = "GET") -> dict[int, Any]:
+        """What any route may answer besides its own problems (found by ``make fuzz``: each of
+        these happens, so the document must say so)."""
         problem = _problem_response
         responses = {422: problem("Validation failed"), 404: problem("Not found")}
+        if method in ("POST", "PUT", "PATCH"):
+            responses[400] = problem("The body is not valid JSON")
+            responses[413] = problem("The body is larger than 64 KiB")
+            responses[415] = problem("The body is not application/json")
         if self.authenticated:
-            responses[401] = problem("Missing or invalid token")
+            responses[401] = _unauthorized_response("Missing or invalid token")
         if staff:
             responses[403] = problem("Staff only")
+        responses[503] = {
+            **problem("Throttled or unavailable for a moment: retry after Retry-After seconds"),
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}},
+        }
         return responses
 
     # -- request context --------------------------------------------------------------------------
@@ -375,6 +394,18 @@ class HttpService:
 
 def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {problems.PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
+def _unauthorized_response(description: str) -> dict[str, Any]:
+    """401: the JWT authorizer answers before any function runs, in API Gateway's own shape;
+    a function that finds no caller answers problem+json."""
+    return {
+        "description": description,
+        "content": {
+            problems.PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA},
+            "application/json": {"schema": GATEWAY_MESSAGE_SCHEMA},
+        },
+    }
 
 
 def _public_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
