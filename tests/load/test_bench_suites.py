@@ -11,14 +11,15 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_projection_batches_are_applied_correctly_and_accounts_meet_the_call_goal() -> None:
+def test_projection_batches_are_applied_correctly_and_meet_the_call_goal() -> None:
     from bench import projection_calls
 
     figures = projection_calls.run()  # raises if a view differs from the fold of its events
-    assert figures["projection_calls_per_event_accounts"] <= 0.2
-    # one BatchGetItem and one transaction per stream, per projection: the shape the docs explain
-    assert figures["projection_calls_per_event_accounts"] == pytest.approx((1 + 10) / 100)
-    assert figures["projection_calls_per_event_orders"] == pytest.approx(3 * (1 + 25) / 100)
+    # shared reads and transactions (docs/projections.md): a handful of calls per 100-record batch,
+    # never one per stream — per-stream commits would be >= 0.11 (accounts) / 0.78 (orders)
+    assert figures["projection_calls_per_event_accounts"] <= 0.05
+    assert figures["projection_calls_per_event_orders"] <= 0.1
+    assert figures["projection_calls_per_event"] <= 0.2
 
 
 def test_cairn_loses_no_acknowledged_write_where_the_eventsourcing_dynamodb_adapter_does() -> None:
