@@ -210,6 +210,10 @@ def replay_all(world: World, steps: tuple[Step, ...], outcome: Outcome) -> None:
         again = send(handlers[step.api], step, outcome.ids)
         first = outcome.finals[step.name]
         got, want = normalized(again, outcome.ids), normalized(first, outcome.ids)
+        if first.status >= 400:
+            # a refusal is not remembered: the repeat is decided again (later steps may have
+            # changed the details), but it is refused the same way and appends nothing
+            got, want = (got["status"], got["body"]["type"]), (want["status"], want["body"]["type"])
         assert got == want, f"{step.name}: the repeat answered {got}, the first answer was {want}"
         if again.status < 300:
             assert again.headers.get("idempotent-replayed") == "true", step.name

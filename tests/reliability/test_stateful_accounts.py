@@ -242,8 +242,8 @@ def test_accounts_behave_like_the_model():
     run_state_machine_as_test(
         AccountsMachine,
         settings=settings(
-            max_examples=30,
-            stateful_step_count=40,
+            max_examples=25,
+            stateful_step_count=35,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
