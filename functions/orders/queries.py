@@ -21,11 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from cairn.http import HttpService, not_found, validation_failed
 from cairn.http.queries import (
     EventPage,
+    current_view,
     event_page,
-    instant,
     json_response,
-    one_of_version_or_at,
-    version_not_reached,
+    state_as_of,
 )
 
 service = HttpService("orders-queries")
@@ -150,17 +149,13 @@ def get_order(
     from orders.read_models import OrderViews, order_view_from_events
 
     stream_id = _stream(id)
-    view = OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id)
-    source = "read-model"
-    if view is None or (min_version is not None and view["version"] < min_version):
-        # the projection has not caught up (or never saw the order): fold the store instead
-        view = order_view_from_events(_runtime().store.read(stream_id))
-        source = "event-store"
-    if view is None or not _visible(view.get("customer_id")):
-        raise not_found(f"{id} not found")
-    if min_version is not None and view["version"] < min_version:
-        raise version_not_reached(id, view["version"], min_version)
-    return json_response(view, version=view["version"], source=source)
+    return current_view(
+        id,
+        lambda: OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id),
+        lambda: order_view_from_events(_runtime().store.read(stream_id)),
+        min_version=min_version,
+        visible=lambda view: _visible(view.get("customer_id")),
+    )
 
 
 @service.get(
@@ -174,18 +169,11 @@ def get_order_history(
     version: Annotated[int | None, Query(ge=1, le=10**12)] = None,
     at: Annotated[str | None, Query(max_length=40, description="ISO 8601 instant, e.g. 2026-11-26T08:30:00Z")] = None,
 ) -> Response[OrderAsOf]:
-    from cairn.commands import StreamNotFoundError
     from kernel import money_str
 
-    stream_id = _stream(id)
-    at = instant(at)
-    one_of_version_or_at(version, at)
-    try:
-        reached, state, last_at = _runtime().state_at(stream_id, up_to_version=version, up_to_time=at)
-    except StreamNotFoundError:
-        raise not_found(f"{id} did not exist then") from None
-    if not _visible(state.customer_id) or (version is not None and reached < version):
-        raise not_found(f"{id} has no version {version}" if version is not None else f"{id} not found")
+    reached, state, last_at = state_as_of(
+        id, _runtime(), _stream(id), version=version, at=at, visible=lambda state: _visible(state.customer_id)
+    )
     body = {
         "order_id": state.order_id,
         "customer_id": state.customer_id,

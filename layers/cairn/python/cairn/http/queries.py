@@ -108,3 +108,50 @@ __all__ = [
     "one_of_version_or_at",
     "version_not_reached",
 ]
+
+
+def current_view(
+    entity: str,
+    read_model: Callable[[], dict[str, Any] | None],
+    from_store: Callable[[], dict[str, Any] | None],
+    *,
+    min_version: int | None,
+    visible: Callable[[dict[str, Any]], bool],
+) -> Response:
+    """A single-entity GET: the read model, or the fold of the store when it lags (read-your-writes).
+
+    Another user's entity is the same 404 as a missing one; ``min_version`` beyond the head is 412.
+    """
+    view = read_model()
+    source = "read-model"
+    if view is None or (min_version is not None and view["version"] < min_version):
+        view = from_store()  # the projection has not caught up (or never saw the entity)
+        source = "event-store"
+    if view is None or not visible(view):
+        raise not_found(f"{entity} not found")
+    if min_version is not None and view["version"] < min_version:
+        raise version_not_reached(entity, view["version"], min_version)
+    return json_response(view, version=view["version"], source=source)
+
+
+def state_as_of(
+    entity: str,
+    runtime: Any,
+    stream_id: str,
+    *,
+    version: int | None,
+    at: str | None,
+    visible: Callable[[Any], bool],
+) -> tuple[int, Any, str | None]:
+    """Time travel: (version reached, state, last occurred_at) as of exactly one of version or at."""
+    from cairn.commands import StreamNotFoundError
+
+    at = instant(at)
+    one_of_version_or_at(version, at)
+    try:
+        reached, state, last_at = runtime.state_at(stream_id, up_to_version=version, up_to_time=at)
+    except StreamNotFoundError:
+        raise not_found(f"{entity} did not exist then") from None
+    if not visible(state) or (version is not None and reached < version):
+        raise not_found(f"{entity} has no version {version}" if version is not None else f"{entity} not found")
+    return reached, state, last_at
