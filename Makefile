@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -40,6 +40,10 @@ test: setup lint
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not e2e"
+
+# Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
+test-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q tests/unit tests/reliability/test_stateful_accounts.py tests/reliability/test_stateful_orders.py
 
 synth: setup
 	npx cdk synth --quiet

@@ -27,6 +27,19 @@ os.environ.update(
 )
 
 
+# Property tests: derandomized under CI (a submission never fails by chance), random locally,
+# and a deep random exploration with `make test-deep` (HYPOTHESIS_PROFILE=deep).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile(
+    "deep", max_examples=2000, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _ci else "dev"))
+
+
 @dataclass(frozen=True)
 class EventTables:
     events: str

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from tests.budget import examples
 from tests.functional.conftest import Api, Reply
 from tests.reliability.faults import Fault, FaultInjector, SimulatedCrash
 from tests.reliability.world import World, cold_start, deliver, one_shard, problem_503
@@ -242,7 +243,7 @@ def test_accounts_behave_like_the_model():
     run_state_machine_as_test(
         AccountsMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=examples(25),
             stateful_step_count=35,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

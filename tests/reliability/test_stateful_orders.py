@@ -30,6 +30,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.budget import examples
 from tests.functional.conftest import Api, Reply
 from tests.reliability.faults import Fault, FaultInjector, SimulatedCrash
 from tests.reliability.world import World, cold_start, deliver, one_shard, problem_503
@@ -307,7 +308,7 @@ def test_orders_behave_like_the_model():
     run_state_machine_as_test(
         OrdersMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=examples(25),
             stateful_step_count=35,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

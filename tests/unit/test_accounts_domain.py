@@ -24,6 +24,7 @@ from accounts.domain import (
     initial_state,
 )
 from kernel import AlreadyExistsError, NotFoundError
+from tests.budget import examples
 
 
 def run(*commands):
@@ -109,7 +110,7 @@ amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1000000.00")
 
 
 @given(st.lists(st.tuples(st.sampled_from(["deposit", "withdraw"]), amounts), max_size=40))
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 def test_balance_never_goes_below_zero_and_matches_accepted_operations(operations):
     state, _ = run(OPEN)
     model = Decimal("0.00")
@@ -166,4 +167,4 @@ class AccountMachine(RuleBasedStateMachine):
 
 
 TestAccountMachine = AccountMachine.TestCase
-TestAccountMachine.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
+TestAccountMachine.settings = settings(max_examples=examples(80), stateful_step_count=30, deadline=None)

@@ -12,6 +12,7 @@ from cairn.commands import CommandRuntime
 from cairn.events import NewEvent
 from cairn.snapshots import InMemorySnapshotStore
 from cairn.store import InMemoryEventStore
+from tests.budget import examples
 from tests.contract.ledger import (
     Deposited,
     LedgerOpened,
@@ -45,7 +46,7 @@ def histories(draw: st.DrawFn) -> tuple[list[BaseModel], list[int], int]:
     return history, sizes, cut
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_snapshot_plus_tail_equals_full_fold(case: tuple[list[BaseModel], list[int], int]) -> None:
     history, sizes, cut = case
@@ -75,7 +76,7 @@ def test_snapshot_plus_tail_equals_full_fold(case: tuple[list[BaseModel], list[i
     assert decider().restore(stored.state) == prefix
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(histories(), st.data())
 def test_time_travel_matches_prefix_fold(case: tuple[list[BaseModel], list[int], int], data: st.DataObject) -> None:
     history, _, _ = case

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from kernel.money import _CANONICAL, MAX_AMOUNT, EventMoney, Money, _parse_money, money_str
+from tests.budget import examples
 
 
 class WithMoney(BaseModel):
@@ -45,7 +46,7 @@ json_values = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(json_values)
 def test_json_input_gives_what_money_gives(value: Any) -> None:
     document = json.dumps({"amount": value})
@@ -53,14 +54,14 @@ def test_json_input_gives_what_money_gives(value: Any) -> None:
     assert outcome(WithEventMoney, lambda m: m.model_validate_json(document)) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(json_values, st.decimals(allow_nan=True, allow_infinity=True)))
 def test_python_input_gives_what_money_gives(value: Any) -> None:
     expected = outcome(WithMoney, lambda m: m.model_validate({"amount": value}))
     assert outcome(WithEventMoney, lambda m: m.model_validate({"amount": value})) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.decimals(min_value=-MAX_AMOUNT, max_value=MAX_AMOUNT, places=2))
 def test_what_is_stored_takes_the_canonical_path(amount: Decimal) -> None:
     """Every amount Money accepts is written as a canonical string, which Decimal() turns back

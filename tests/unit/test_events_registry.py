@@ -27,6 +27,7 @@ from cairn.events import (
     utc_now_iso,
 )
 from cairn.store import CorruptEventError, InMemoryEventStore
+from tests.budget import examples
 from tests.contract.ledger import Deposited, DepositedV1, LedgerOpened, build_registry, build_v1_registry
 
 
@@ -144,7 +145,7 @@ def test_json_schemas_export() -> None:
 v1_amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10000000"), places=2)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(amount=v1_amounts, ref=st.text(min_size=1, max_size=20))
 def test_v1_events_read_as_valid_current_events(amount: Decimal, ref: str) -> None:
     """Whatever old code wrote, new code reads a valid current model with the same meaning,
@@ -161,7 +162,7 @@ def test_v1_events_read_as_valid_current_events(amount: Decimal, ref: str) -> No
     assert registry.decode(name, version, payload) == event.data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(cents=st.integers(min_value=-(10**12), max_value=10**12))
 def test_chain_upcast_equals_manual_steps(cents: int) -> None:
     registry = price_registry()
@@ -176,7 +177,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(payload=st.one_of(json_values.map(json.dumps), st.text(max_size=30)), version=st.sampled_from([1, 2]))
 def test_garbage_payloads_are_corrupt_events_never_other_errors(payload: str, version: int) -> None:
     store = InMemoryEventStore(build_registry())

@@ -10,6 +10,7 @@ from cairn.events import EventMetadata, EventRegistry, NewEvent
 from cairn.store import InMemoryEventStore
 from cairn.store.base import EVENT_ITEM_ATTRIBUTES, item_size, number_size
 from cairn.store.dynamodb import _flat, item_from_encoded
+from tests.budget import examples
 
 
 class Blob(BaseModel):
@@ -44,7 +45,7 @@ def test_item_attributes_are_the_dynamodb_layout() -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     text=st.text(max_size=200),
     stream_id=st.text(min_size=1, max_size=40),

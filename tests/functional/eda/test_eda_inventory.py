@@ -16,6 +16,7 @@ import inventory.queries
 from integration import integration_event_id
 from inventory import domain
 from inventory.store import InventoryStore, ReservationChangedError
+from tests.budget import examples
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ deliveries = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=deliveries, split=st.integers(min_value=1, max_value=5))
 def test_any_delivery_order_with_duplicates_ends_with_exactly_the_open_orders_reserved(
     store, lambda_context, load_event, sequence, split
