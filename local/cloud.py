@@ -10,10 +10,12 @@ without the lock and its absence with it. The same middleware injects throttling
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,9 @@ __all__ = [
     "LocalCloud",
     "MotoServer",
     "RUNTIME_USER_AGENT",
+    "StreamRetention",
     "aws_client",
+    "stream_bounds",
 ]
 
 log = logging.getLogger("cairn.local")
@@ -70,6 +74,95 @@ class MotoChaos:
     throttled: int = 0
 
 
+@dataclass
+class StreamRetention:
+    """What the local cloud keeps of a table's stream, so a long session stays flat.
+
+    moto appends every stream record to one list forever and keeps every shard iterator.
+    DynamoDB keeps records 24 hours and expires an iterator 15 minutes after handing it out.
+    Here a shard drops the records every reader has passed (the lowest position of the
+    iterators handed out and not used yet) and the records older than ``retention_s``; a
+    shard nobody ever read keeps its records for ``retention_s``. A used iterator is kept
+    ``used_iterator_ttl_s`` for a retried GetRecords; one that points at trimmed records
+    gets ``TrimmedDataAccessException``, as on AWS."""
+
+    retention_s: float = 24 * 3600.0
+    iterator_ttl_s: float = 15 * 60.0
+    used_iterator_ttl_s: float = 60.0
+    interval_s: float = 1.0
+    trimmed: int = 0
+    _last: float = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.interval_s
+
+    def trim(self, now: float | None = None) -> int:
+        """Drop what no reader needs; returns the number of records dropped. Call under the lock."""
+        import datetime as dt
+
+        from moto.core.utils import utcnow
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        now = time.monotonic() if now is None else now
+        self._last = now
+        floors: dict[int, int] = {}
+        for _account, regions in list(dynamodbstreams_backends.items()):
+            for _region, backend in list(regions.items()):
+                iterators = backend.shard_iterators
+                for arn, it in list(iterators.items()):
+                    seen = it.__dict__.setdefault("_cairn_seen", now)
+                    used = it.__dict__.get("_cairn_used", False)
+                    if now - seen > (self.used_iterator_ttl_s if used else self.iterator_ttl_s):
+                        iterators.pop(arn, None)
+                        continue
+                    shard = it.stream_shard
+                    shard.__dict__["_cairn_read"] = True
+                    if not used:
+                        floors[id(shard)] = min(floors.get(id(shard), it.sequence_number), it.sequence_number)
+        cutoff = utcnow() - dt.timedelta(seconds=self.retention_s)
+        dropped = 0
+        for _account, regions in list(dynamodb_backends.items()):
+            for _region, backend in list(regions.items()):
+                for table in list(backend.tables.values()):
+                    shard = table.stream_shard
+                    if shard is None or not shard.items:
+                        continue
+                    items = shard.items
+                    n = 0
+                    if shard.__dict__.get("_cairn_read"):
+                        head = shard.starting_sequence_number + len(items)
+                        n = min(len(items), max(0, floors.get(id(shard), head) - shard.starting_sequence_number))
+                    while n < len(items) and items[n].record["dynamodb"]["ApproximateCreationDateTime"] < cutoff:
+                        n += 1
+                    if n:
+                        del items[:n]
+                        shard.starting_sequence_number += n
+                        dropped += n
+        self.trimmed += dropped
+        return dropped
+
+
+def stream_bounds(stream_arn: str) -> tuple[int, int] | None:
+    """(oldest retained, next) sequence numbers of a stream served by this process's local
+    cloud, or None when its table is not here."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    parts = stream_arn.split(":")
+    if len(parts) < 6 or "/" not in parts[5]:
+        return None
+    account, region, table_name = parts[4], parts[3], parts[5].split("/")[1]
+    try:
+        table = dynamodb_backends[account][region].tables.get(table_name)
+    except KeyError:
+        return None
+    shard = table.stream_shard if table is not None else None
+    if shard is None:
+        return None
+    start = shard.starting_sequence_number
+    return start, start + len(shard.items)
+
+
 class _SerializingMiddleware:
     """WSGI middleware: one lock around DynamoDB (+ Streams); optional throttling chaos."""
 
@@ -78,6 +171,7 @@ class _SerializingMiddleware:
         self.chaos = chaos
         self.serialize = serialize
         self.lock = threading.RLock()
+        self.retention = StreamRetention()
         self.put_events_observers: list[Callable[[dict[str, Any]], None]] = []
 
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -127,23 +221,149 @@ class _SerializingMiddleware:
                 [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        if not self.serialize:
-            return self.app(environ, start_response)
-        with self.lock:
-            # The whole response is produced under the lock (moto builds it eagerly).
-            return list(self.app(environ, start_response))
+        _scope.active = True
+        try:
+            if not self.serialize:
+                body = list(self.app(environ, start_response))
+            else:
+                with self.lock:
+                    # The whole response is produced under the lock (moto builds it eagerly).
+                    body = list(self.app(environ, start_response))
+        finally:
+            _scope.active = False
+        if self.retention.due():
+            with self.lock:
+                self.retention.trim()
+        return body
 
 
 _PATCHED = False
 _PATCHED_TX = False
+_PATCHED_STREAMS = False
 
 
-def _keep_tables_in_place_on_cancelled_transactions() -> None:
-    """moto rolls a cancelled TransactWriteItems back by swapping each table for a deep copy
-    taken before it. The stream shard goes with the copy, so every open shard iterator keeps
-    reading the discarded object: it sees the cancelled write as a phantom record and never
-    sees a later one. Here the rollback is redone in place: the table object (and its shard)
-    stays, its items come back from the copy and the shard loses the cancelled records."""
+_scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
+
+
+def _in_local_cloud() -> bool:
+    """The moto fixes below apply to requests the local cloud serves, not to in-process moto
+    of other tests sharing this interpreter (``tests/unit/test_store_moto_atomicity.py`` pins
+    moto's own behaviour)."""
+    return bool(getattr(_scope, "active", False))
+
+
+def _stream_head(table: Any) -> int | None:
+    shard = table.stream_shard
+    return None if shard is None else shard.starting_sequence_number + len(shard.items)
+
+
+def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2's TransactWriteItems, with the rollback done from an undo log.
+
+    moto backs up every table a transaction touches with ``copy.deepcopy`` (once per item of
+    the transaction, stream shard included) and, on cancellation, swaps the copies in: the cost
+    of every transaction grows with everything ever written (measured in docs/decisions.md),
+    and open shard iterators keep reading the discarded table. Here each write first records the
+    item it replaces (a copy of that one item, or "absent"); a cancelled transaction puts those
+    back in place and cuts the stream records it added. Same checks, same errors, same
+    all-or-nothing; the table object and its shard never change identity."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, item before | None)
+    heads: dict[int, tuple[Any, int]] = {}  # id(table) -> (table, stream head before)
+
+    def rollback() -> None:
+        for table, hash_value, range_value, before in reversed(undo):
+            if table.range_key_attr is not None:
+                bucket = table.items[hash_value]
+                if before is None:
+                    bucket.pop(range_value, None)
+                else:
+                    bucket[range_value] = before
+            elif before is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = before
+        for table, head in heads.values():
+            shard = table.stream_shard
+            if shard is not None:
+                del shard.items[max(0, head - shard.starting_sequence_number):]
+
+    target_items: set[tuple[str, str]] = set()
+    errors: list[tuple[str | None, str | None, Any]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            rollback()
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            table = backend.get_table(table_name)
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            unique = (str(table_name), str(dict(sorted(key.items()))))
+            if unique in target_items:
+                raise MultipleTransactionsException()
+            target_items.add(unique)
+
+            current = backend.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(condition_expression, names, values)
+                if not condition_op.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            if op_type != "ConditionCheck":
+                hash_value, range_value = backend.get_keys_value(table, key)
+                heads.setdefault(id(table), (table, _stream_head(table) or 0))
+                undo.append((table, hash_value, range_value,
+                             copy.deepcopy(current) if current is not None else None))
+            if op_type == "Put":
+                backend.put_item(table_name, op["Item"], condition_expression=condition_expression,
+                                 expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                backend.delete_item(table_name, key, condition_expression=condition_expression,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Update":
+                backend.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                    condition_expression=condition_expression,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            rollback()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - moto reports any other failure per item too
+            errors.append((type(e).__name__, str(e), original_item))
+    if any(code is not None for code, _, _ in errors):
+        rollback()
+        raise TransactionCanceledException(errors)
+
+
+def _flat_transactions() -> None:
+    """Install the undo-log TransactWriteItems for requests served by the local cloud."""
     global _PATCHED_TX
     if _PATCHED_TX:
         return
@@ -152,26 +372,47 @@ def _keep_tables_in_place_on_cancelled_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        tables = dict(self.tables)
-        shard_lengths = {
-            name: len(t.stream_shard.items) for name, t in tables.items() if t.stream_shard is not None
-        }
-        try:
-            original(self, transact_items)
-        finally:
-            for name, table in tables.items():
-                restored = self.tables.get(name)
-                if restored is None or restored is table:
-                    continue
-                shard = table.stream_shard
-                table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
-                table.stream_shard = shard
-                if shard is not None and name in shard_lengths:
-                    del shard.items[shard_lengths[name]:]
-                self.tables[name] = table
+        if not _in_local_cloud():
+            return original(self, transact_items)
+        return _transact_with_undo_log(self, transact_items)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _PATCHED_TX = True
+
+
+def _trimmable_streams() -> None:
+    """Two small changes to moto's stream classes (harmless outside the local cloud, where
+    nothing trims): an iterator remembers it was used, and reading before the oldest retained
+    record is AWS's ``TrimmedDataAccessException`` rather than an assertion (a 500)."""
+    global _PATCHED_STREAMS
+    if _PATCHED_STREAMS:
+        return
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import ShardIterator
+
+    class TrimmedDataAccessError(JsonRESTError):
+        code = 400
+
+        def __init__(self, sequence: int, oldest: int):
+            super().__init__("TrimmedDataAccessException",
+                             f"sequence number {sequence} is before the oldest record kept ({oldest})")
+
+    original_get = ShardIterator.get
+    original_shard_get = StreamShard.get
+
+    def iterator_get(self: Any, limit: int = 1000) -> dict[str, Any]:
+        self._cairn_used = True
+        return original_get(self, limit)
+
+    def shard_get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise TrimmedDataAccessError(start, self.starting_sequence_number)
+        return original_shard_get(self, start, quantity)
+
+    ShardIterator.get = iterator_get  # type: ignore[method-assign]
+    StreamShard.get = shard_get  # type: ignore[method-assign]
+    _PATCHED_STREAMS = True
 
 
 def _let_moto_skip_lambda_targets() -> None:
@@ -227,7 +468,8 @@ class MotoServer:
                 pass
 
         _let_moto_skip_lambda_targets()
-        _keep_tables_in_place_on_cancelled_transactions()
+        _flat_transactions()
+        _trimmable_streams()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )
@@ -245,19 +487,6 @@ class MotoServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def prune_stream_iterators(keep: int = 5000) -> None:
-    """Forget old shard iterators: AWS expires them after 15 minutes, moto keeps every one."""
-    from moto.dynamodbstreams.models import dynamodbstreams_backends
-
-    for _account, regions in dynamodbstreams_backends.items():
-        for _region, backend in regions.items():
-            its = backend.shard_iterators
-            excess = len(its) - keep
-            if excess > 0:
-                for key in list(its)[:excess]:
-                    its.pop(key, None)
 
 
 def _str_attrs(attrs: dict[str, Any]) -> dict[str, str]:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.cloud import aws_client, prune_stream_iterators
+from local.cloud import aws_client, stream_bounds
 from local.filters import matches_any, parse_filter_criteria, sqs_filter_view
 from local.lambdas import FunctionError, LambdaService, ThrottledError
 from local.template import REGION, Resource, Template
@@ -291,7 +291,8 @@ class StreamMapping:
         self.caught_up = False
         self.last_seq: str | None = None
         self.stats = {"read": 0, "filtered": 0, "batches": 0, "invocations": 0, "errors": 0,
-                      "retries": 0, "bisections": 0, "discarded": 0, "throttled": 0, "duplicated": 0}
+                      "retries": 0, "bisections": 0, "discarded": 0, "throttled": 0, "duplicated": 0,
+                      "trimmed_unread": 0}
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -326,6 +327,14 @@ class StreamMapping:
             return True
         if not self.caught_up or any(vs.pending or vs.busy for vs in self.shards):
             return False
+        bounds = stream_bounds(self.spec.source_arn)
+        if bounds is not None:
+            # Served by this process: compare with the shard itself (a probe through the API
+            # would leave an unused iterator behind, which holds back the shard's trimming).
+            oldest, head = bounds
+            if self.last_seq is not None:
+                return int(self.last_seq) + 1 >= head
+            return self.spec.starting_position == "LATEST" or oldest >= head
         client = aws_client("dynamodbstreams", self.endpoint)
         if self.last_seq is not None:
             kind, extra = "AFTER_SEQUENCE_NUMBER", {"SequenceNumber": self.last_seq}
@@ -348,10 +357,17 @@ class StreamMapping:
         key = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
         return self.shards[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(self.shards)]
 
+    def _resume_at(self) -> dict[str, str]:
+        """Where (re)reading starts: after the last record read (a reader that lost its iterator
+        neither skips records nor re-reads the stream), else the mapping's starting position."""
+        if self.last_seq is not None:
+            return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_seq}
+        position = "TRIM_HORIZON" if self.stats["trimmed_unread"] else self.spec.starting_position
+        return {"ShardIteratorType": position if position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON"}
+
     def _read(self) -> None:
         client = aws_client("dynamodbstreams", self.endpoint)
         iterators: dict[str, str] = {}
-        polls = 0
         while not self.stop_event.is_set():
             try:
                 if not iterators:
@@ -359,10 +375,7 @@ class StreamMapping:
                     for shard in desc["Shards"]:
                         self.real_shard_id = shard["ShardId"]
                         iterators[shard["ShardId"]] = client.get_shard_iterator(
-                            StreamArn=self.spec.source_arn,
-                            ShardId=shard["ShardId"],
-                            ShardIteratorType=self.spec.starting_position
-                            if self.spec.starting_position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON",
+                            StreamArn=self.spec.source_arn, ShardId=shard["ShardId"], **self._resume_at(),
                         )["ShardIterator"]
                 got = 0
                 for shard_id, it in list(iterators.items()):
@@ -377,9 +390,6 @@ class StreamMapping:
                             self.stats["filtered"] += 1
                             continue
                         self._shard_for(rec).put(rec, time.time())
-                polls += 1
-                if polls % 200 == 0:
-                    prune_stream_iterators()
                 if got == 0:
                     self.caught_up = True
                     self.stop_event.wait(self.timing.poll_interval)
@@ -388,7 +398,14 @@ class StreamMapping:
             except Exception as exc:
                 if self.stop_event.is_set():
                     return
-                log.warning("%s: reading the stream failed (%s); retrying", self.spec.logical_id, exc)
+                if "TrimmedDataAccessException" in str(exc):
+                    log.error("%s: records after %s were trimmed (older than the stream keeps) before "
+                              "they were read; reading resumes at the oldest record kept",
+                              self.spec.logical_id, self.last_seq)
+                    self.last_seq = None
+                    self.stats["trimmed_unread"] += 1
+                else:
+                    log.warning("%s: reading the stream failed (%s); retrying", self.spec.logical_id, exc)
                 iterators = {}
                 self.stop_event.wait(1.0)
 
