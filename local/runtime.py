@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from local import docs
-from local.apigw import HttpApi, HttpRequest, HttpResponse
+from local.apigw import HttpApi, HttpRequest, HttpResponse, unavailable
 from local.auth import JwtIssuer
 from local.bus import RuleTargets
 from local.cloud import LocalCloud, MotoChaos, MotoServer
@@ -205,9 +205,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
             resp, route = self.runtime.dispatch(req)
             if route is not None:
                 target = route.function.rsplit(":", 1)[-1]
-        except Exception:
+        except Exception as exc:  # the runtime itself failed (or ran out of something): say what
             log.exception("local runtime error on %s %s", self.command, self.path)
-            resp = HttpResponse.json(500, {"message": "Internal Server Error"})
+            resp = unavailable(f"{type(exc).__name__}: {exc}")
         self.send_response(resp.status, HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else "")
         sent = set()
         for name, value in resp.headers:
@@ -484,4 +484,7 @@ class LocalRuntime:
             "not_emulated": self.cloud.skipped,
             "warnings": self.warnings,
             "python": sys.version.split()[0],
+            "pid": os.getpid(),
+            "streams": {"records_trimmed": self.moto.middleware.retention.trimmed}
+            if self.moto is not None and self.moto.middleware is not None else {},
         }

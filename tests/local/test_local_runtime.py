@@ -107,9 +107,51 @@ def test_warm_environments_are_reused_and_concurrency_gets_its_own(runtime, clie
 def test_errors_and_timeouts_map_like_api_gateway(runtime, client):
     assert client.json("GET", "/boom") == (500, {"message": "Internal Server Error"})
     t0 = time.time()
-    assert client.json("GET", "/slow") == (503, {"message": "Service Unavailable"})
+    status, headers, raw = client.call("GET", "/slow")
     assert time.time() - t0 < 5  # the function's 2 s timeout, not the handler's 10 s sleep
+    assert status == 503 and headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(raw)
+    assert problem["status"] == 503 and problem["title"] == "Service Unavailable"
+    assert "did not answer within its 2 s timeout" in problem["detail"]
     assert client.json("GET", "/env")[0] == 200  # a fresh environment replaces the killed one
+
+
+def test_a_killed_execution_environment_is_a_503_problem_then_replaced(runtime, client):
+    """Fail well: a function process dies mid-request (os.kill of the pid the status lists):
+    that request gets a problem+json 503 saying so, the console log says what happened, and the
+    next request is served by a new environment, without restarting the runtime."""
+    import logging
+    import os
+    import signal
+
+    def api_status() -> dict:
+        return client.json("GET", "/_local/status")[1]["functions"]["ApiFunction"]
+
+    before = client.json("GET", "/env")[1]["pid"]
+    assert before in api_status()["pids"]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("cairn.local").addHandler(handler)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(client.call, "GET", "/env?sleep=5")
+            deadline = time.time() + 10
+            while api_status()["busy"] == 0 and time.time() < deadline:
+                time.sleep(0.02)
+            busy_pids = api_status()["pids"]
+            for pid in busy_pids:  # the sleeping request's environment (and any idle one)
+                os.kill(pid, signal.SIGKILL)
+            status, headers, raw = pending.result(timeout=20)
+    finally:
+        logging.getLogger("cairn.local").removeHandler(handler)
+    assert status == 503 and headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(raw)
+    assert "exited while serving this request" in problem["detail"], problem
+    assert any("exited with status" in r.getMessage() for r in records)
+    status, body = client.json("GET", "/env")
+    assert status == 200 and body["pid"] not in busy_pids
+    assert client.json("GET", "/env")[0] == 200
 
 
 def test_response_inference_binary_and_cookies(client):
