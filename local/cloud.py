@@ -240,6 +240,7 @@ class _SerializingMiddleware:
 _PATCHED = False
 _PATCHED_TX = False
 _PATCHED_STREAMS = False
+_PATCHED_QUERY = False
 
 
 _scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
@@ -380,6 +381,41 @@ def _flat_transactions() -> None:
     _PATCHED_TX = True
 
 
+def _partition_queries() -> None:
+    """moto answers a Query on a table by sorting every item of the table (``all_items``) and
+    keeping those of the partition: each event-store read costs O(table), so a local session
+    slows as it is used. For a Query of the table itself (not an index) with its partition key,
+    the candidates here are that partition's items; the filtering, sorting, paging and limits
+    that follow are moto's own. Index queries (no stored index in moto) still scan."""
+    global _PATCHED_QUERY
+    if _PATCHED_QUERY:
+        return
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        only = getattr(_scope, "partition", None)
+        if only is not None and only[0] is self:
+            return list(only[1].values())
+        return original_all_items(self)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if not _in_local_cloud() or index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        _scope.partition = (self, self.items.get(hash_key) or {})
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _scope.partition = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    _PATCHED_QUERY = True
+
+
 def _trimmable_streams() -> None:
     """Two small changes to moto's stream classes (harmless outside the local cloud, where
     nothing trims): an iterator remembers it was used, and reading before the oldest retained
@@ -470,6 +506,7 @@ class MotoServer:
         _let_moto_skip_lambda_targets()
         _flat_transactions()
         _trimmable_streams()
+        _partition_queries()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )

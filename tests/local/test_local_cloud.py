@@ -372,3 +372,50 @@ def test_a_long_session_keeps_the_shard_and_iterators_bounded(server_factory):
             longest = max(longest, len(shard.items))
     assert read == 2000
     assert longest <= 20, longest
+
+
+def test_a_query_reads_its_partition_not_the_table(server_factory, monkeypatch):
+    """moto sorts every item of the table for each Query; the local cloud hands it the queried
+    partition only: same answers (range conditions, order, limit, paging), cost independent of
+    the other partitions (counted as items compared, not timed)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv, range_key=True, stream=False)
+    backend = _backend()
+    for sk in range(1, 31):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "stream-a"}, "sk": {"N": str(sk)}})
+    compared = {"n": 0}
+    real_eq = DynamoType.__eq__
+
+    def eq(self, other):
+        compared["n"] += 1
+        return real_eq(self, other)
+
+    def query_all(**extra):
+        pages, start = [], None
+        while True:
+            kw = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk > :v",
+                             ExpressionAttributeValues={":p": {"S": "stream-a"}, ":v": {"N": "10"}},
+                             Limit=7, **extra, **kw)
+            pages += [int(i["sk"]["N"]) for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return pages
+
+    monkeypatch.setattr(DynamoType, "__eq__", eq)
+    monkeypatch.setattr(DynamoType, "__hash__", DynamoType.__hash__)
+    assert query_all() == list(range(11, 31))
+    small = compared["n"]
+    monkeypatch.undo()
+    for i in range(5000):  # other partitions
+        backend.put_item(name, {"pk": {"S": f"other-{i}"}, "sk": {"N": "1"}})
+    monkeypatch.setattr(DynamoType, "__eq__", eq)
+    monkeypatch.setattr(DynamoType, "__hash__", DynamoType.__hash__)
+    compared["n"] = 0
+    assert query_all() == list(range(11, 31))
+    assert query_all(ScanIndexForward=False) == list(range(30, 10, -1))
+    monkeypatch.undo()
+    assert compared["n"] <= 2 * small + 50, (small, compared["n"])
