@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Headless Chromium for the page tests (tests/e2e/browser.py); installed when missing (CI is root).
+CHROMIUM := $(VENV)/.chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
@@ -30,12 +33,17 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
+$(CHROMIUM): $(STAMP)
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	touch $@
+
 setup: $(STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: setup lint
+test: setup $(CHROMIUM) lint
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -84,6 +84,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
                  ("NOTIFICATIONS_TABLE",)),
     FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10, (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
+    # Unauthenticated routes and $default: no environment, no data permission (issue 17 #6).
+    FunctionSpec("Public", "cairn_platform.public.handler", "platform", 512, 10, ()),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
@@ -116,8 +118,8 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
-    ("GET", "/health", "Ops", True),
-    ("GET", "/openapi.json", "Ops", True),
+    ("GET", "/health", "Public", True),
+    ("GET", "/openapi.json", "Public", True),
 )
 
 # Read-model and service tables: env var -> (construct id, CfnOutput key).
@@ -321,7 +323,7 @@ class CairnStack(Stack):
             routes=[Route(method, path, fns[fn].function, public) for method, path, fn, public in ROUTES],
             rate_limit=api_rate_limit,
             burst_limit=api_burst_limit,
-            fallback=fns["Ops"].function,
+            fallback=fns["Public"].function,
         )
         self.http = http
         if notifications_email_from:

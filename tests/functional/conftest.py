@@ -361,6 +361,13 @@ def ops(cloud: dict[str, str]) -> Api:
     return Api(handler)
 
 
+@pytest.fixture
+def public(cloud: dict[str, str]) -> Api:
+    from cairn_platform.public import handler
+
+    return Api(handler)
+
+
 ORDER_BODY = {
     "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"}, {"sku": "SKU-2", "quantity": 1, "unit_price": "0.02"}],
     "currency": "USD",

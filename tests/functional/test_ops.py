@@ -1,5 +1,6 @@
-"""Ops (cairn_platform.ops.handler): /health, /openapi.json (every API.md route, with schemas),
-/ops/projections (staff); and the cross-cutting answers every HTTP Lambda gives."""
+"""Public (cairn_platform.public.handler): /health, /openapi.json (every API.md route, with
+schemas), unknown routes; Ops (cairn_platform.ops.handler): /ops/projections (staff); and the
+cross-cutting answers every HTTP Lambda gives."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ from tests.functional.conftest import ORDER_BODY, PUBLIC_ROUTES, ROUTES, Api, Pr
 STAFF = {"user": "sam", "groups": ["staff"]}
 
 
-def test_health_is_public(ops: Api):
-    reply = ops.get("/health", user=None)
+def test_health_is_public(public: Api):
+    reply = public.get("/health", user=None)
     assert reply.status == 200 and reply.json == {"status": "ok"}
     assert reply.headers["x-correlation-id"]
 
 
-def test_unknown_route_and_method_are_problems(ops: Api):
-    assert ops.get("/no/such/route", user=None).is_problem(404, "not-found")
-    reply = ops("DELETE", "/health", user=None)
+def test_unknown_route_and_method_are_problems(public: Api):
+    assert public.get("/no/such/route", user=None).is_problem(404, "not-found")
+    reply = public("DELETE", "/health", user=None)
     assert reply.is_problem(405, "method-not-allowed") and reply.headers["allow"] == "GET"
 
 
 @pytest.fixture
-def openapi(ops: Api) -> dict[str, Any]:
-    reply = ops.get("/openapi.json", user=None)
+def openapi(public: Api) -> dict[str, Any]:
+    reply = public.get("/openapi.json", user=None)
     assert reply.status == 200 and reply.content_type == "application/json"
     return reply.json
 
@@ -107,6 +108,13 @@ def test_openapi_paths_use_api_md_parameter_names(openapi: dict[str, Any]):
         assert not re.search(r"<|>", path)
         for name in re.findall(r"\{(\w+)\}", path):
             assert name in ("id", "sku")
+
+
+def test_ops_answers_no_one_without_a_token(ops: Api):
+    # the public routes are not served by the function whose role reads the read models
+    assert ops.get("/health", user=None).is_problem(401, "unauthorized")
+    assert ops.get("/openapi.json", user=None).is_problem(401, "unauthorized")
+    assert ops.get("/no/such/route", user=None).is_problem(401, "unauthorized")
 
 
 def test_projections_are_staff_only(ops: Api):

@@ -179,3 +179,23 @@ def test_function_logs_only_to_its_own_log_group(synth: Synth) -> None:
         log_resources = {r for r, actions in allowed.items() if any(a.startswith("logs:") for a in actions)}
         assert log_resources == {json.dumps(get_att(group["Ref"]), sort_keys=True)}, name
         assert ref(group["Ref"]) == group
+
+
+# -- unauthenticated requests reach only a function that can read nothing (issue 17 #6) -------------
+def test_every_unauthenticated_route_targets_the_public_function(synth: Synth) -> None:
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()}
+    public = {key for key, route in routes.items() if route.get("AuthorizationType", "NONE") == "NONE"}
+    assert public == {"$default", "GET /health", "GET /openapi.json"}
+    for key in public:
+        integration_id = routes[key]["Target"]["Fn::Join"][1][1]["Ref"]
+        uri = synth.resources[integration_id]["Properties"]["IntegrationUri"]
+        assert uri["Fn::GetAtt"][0] == "Public", key
+
+
+def test_the_public_function_has_no_data_permission(synth: Synth) -> None:
+    actions = {a for acts in _allowed(synth, _role_of(synth, "Public")).values() for a in acts}
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert not {a for a in actions if a.split(":")[0] in ("dynamodb", "s3", "sqs", "events", "kms", "ses")}
+    assert not synth.resources["Public"]["Properties"].get("Environment", {}).get("Variables", {}).keys() - {
+        "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
+    }

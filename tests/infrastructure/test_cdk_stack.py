@@ -189,6 +189,7 @@ ENV_BY_FUNCTION = {
     "NotificationsQueries": {"NOTIFICATIONS_TABLE"},
     "Notifications": {"NOTIFICATIONS_TABLE"},
     "Ops": {"ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE"},
+    "Public": set(),
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 
@@ -349,8 +350,8 @@ def test_routes_are_exactly_the_contract(synth: Synth) -> None:
     routes = _routes(synth)
     expected = architecture_routes()
     assert set(routes) - {"$default"} == {f"{method} {path}" for method, path in expected}
-    # unknown routes reach Ops, which answers 404/405 problem+json; without a token
-    assert _integration_function(synth, routes["$default"]) == "Ops"
+    # unknown routes reach Public (no data permission), which answers 404/405 problem+json
+    assert _integration_function(synth, routes["$default"]) == "Public"
     assert routes["$default"].get("AuthorizationType", "NONE") == "NONE"
     for (method, path), (function, _handler) in expected.items():
         assert _integration_function(synth, routes[f"{method} {path}"]) == function, (method, path)

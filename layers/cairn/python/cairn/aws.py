@@ -3,6 +3,14 @@
 Why one factory: every Lambda, tool and test must agree on retries, timeouts and on how a local
 endpoint (moto) is reached. botocore >= 1.40 sends some calls to account-based endpoints that
 moto does not route, so with a local endpoint the account-id endpoint mode is forced off.
+
+Time budgets: a call's worst case is ``attempts x (connect + read timeout) + backoff``, which can
+exceed a function's timeout (S3 against an endpoint that accepts and never answers took 15 s with
+the old 3 x 5 s). So every client built here also obeys the invocation's *deadline*
+(``with deadline_of(context):``, set by the HTTP service from ``get_remaining_time_in_millis``):
+an attempt that could not finish before it is not started (``DeadlineExceededError``, a
+``BotoCoreError`` the callers already treat as transient: a snapshot read falls back to replay,
+an HTTP command answers 503 + Retry-After instead of being killed by Lambda mid-way).
 """
 
 from __future__ import annotations
@@ -14,20 +22,67 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 from botocore.loaders import create_loader
 
-__all__ = ["DEFAULT_CONFIG", "client", "endpoint_url_for"]
+from cairn.deadline import DEADLINE_RESERVE_SECONDS, deadline, deadline_of, remaining_seconds
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEADLINE_RESERVE_SECONDS",
+    "SNAPSHOT_READ_CONFIG",
+    "DeadlineExceededError",
+    "client",
+    "deadline",
+    "deadline_of",
+    "endpoint_url_for",
+    "remaining_seconds",
+]
 
 # Standard retry mode: exponential backoff with jitter, retry quota, throttling handled.
 # Short timeouts: DynamoDB/S3 answer in milliseconds; a stuck connection should fail fast and
-# be retried inside the Lambda's own timeout, not eat it.
+# be retried inside the Lambda's own timeout, not eat it. Worst case of one call without a
+# deadline: 3 x (1 + 3) s + backoff; with one, never past the deadline (see ``_guard``).
 DEFAULT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},  # the first try + 2 retries
-    connect_timeout=2,
-    read_timeout=5,
+    connect_timeout=1,
+    read_timeout=3,
     tcp_keepalive=True,
     max_pool_connections=32,
 )
+
+# A snapshot is an optimisation: the command can always replay instead. One attempt, and a
+# small gzip object from S3 in the same region answers in tens of milliseconds, so 1 s of
+# silence means "fall back to replay now", not "wait and retry".
+SNAPSHOT_READ_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=0.5,
+    read_timeout=1,
+)
+
+
+class DeadlineExceededError(BotoCoreError):
+    """An attempt was not started: it could outlast the invocation's deadline."""
+
+    fmt = "no time left for {operation}: {remaining:.2f} s left, one attempt may take {needed:.2f} s"
+
+
+def _guard(config: Config):
+    """A ``before-send`` hook: refuse an attempt (first or retry) that could end past the deadline.
+
+    One attempt takes at most connect + read timeout, so it is started only if that much time
+    is left; retries that would overrun are refused the same way (after botocore's backoff).
+    """
+    needed = float(config.connect_timeout or 0) + float(config.read_timeout or 0)
+
+    def before_send(request: Any = None, event_name: str = "", **_: Any) -> None:
+        left = remaining_seconds()
+        if left is not None and left < needed:
+            operation = event_name.split(".", 1)[-1] if event_name else "a call"
+            raise DeadlineExceededError(operation=operation, remaining=max(left, 0.0), needed=needed)
+        return None
+
+    return before_send
 
 _loader_lock = threading.Lock()
 _loader: Any = None
@@ -76,10 +131,12 @@ def client(
     if mode:
         merged = merged.merge(Config(account_id_endpoint_mode=mode))
     factory = session or _new_session()
-    return factory.client(
+    made = factory.client(
         service_name,
         config=merged,
         endpoint_url=endpoint,
         region_name=region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
         **kwargs,
     )
+    made.meta.events.register("before-send", _guard(made.meta.config))
+    return made

@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
+from cairn.deadline import deadline_of
 from cairn.http import problems
 from cairn.http.auth import Principal, principal_of
 from cairn.http.headers import correlation_id as correlation_id_of
@@ -56,6 +57,7 @@ TRANSIENT_EXCEPTIONS = frozenset(
         "ReadTimeoutError",
         "ConnectionClosedError",
         "RetriesExhaustedError",  # cairn.commands: writers kept winning the race
+        "DeadlineExceededError",  # cairn.aws: no time left in the invocation for another attempt
         "EventStoreError",  # cairn.store: a transaction cancelled for a transient reason
     }
 )
@@ -224,12 +226,14 @@ class HttpService:
 
     # -- the Lambda entry point ---------------------------------------------------------------------
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        if self.tracer is None:
-            return self._handle(event, context)
-        with self.tracer.provider.in_subsegment("## handler") as subsegment:
-            subsegment.put_annotation("ColdStart", self._cold)
-            subsegment.put_annotation("Service", self.service)
-            return self._handle(event, context)
+        # every AWS call below is budgeted to finish before Lambda would kill the invocation
+        with deadline_of(context):
+            if self.tracer is None:
+                return self._handle(event, context)
+            with self.tracer.provider.in_subsegment("## handler") as subsegment:
+                subsegment.put_annotation("ColdStart", self._cold)
+                subsegment.put_annotation("Service", self.service)
+                return self._handle(event, context)
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
