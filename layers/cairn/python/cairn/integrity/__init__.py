@@ -151,10 +151,13 @@ class ChainVerifier:
     ``head_hash``). Stops at the first problem: later items are not looked at.
     """
 
-    __slots__ = ("first_bad_version", "head_hash", "problem", "stream_id", "version")
+    __slots__ = ("first_bad_version", "head_hash", "problem", "stream_id", "version", "witnesses")
 
-    def __init__(self, stream_id: str, after: int = 0, head_hash: str = GENESIS):
+    def __init__(
+        self, stream_id: str, after: int = 0, head_hash: str = GENESIS, witnesses: Mapping[int, str] | None = None
+    ):
         self.stream_id = stream_id
+        self.witnesses = dict(witnesses or {})  # version -> hash recorded elsewhere (snapshots, digests)
         self.version = after
         self.head_hash = head_hash
         self.problem: str | None = None
@@ -210,6 +213,9 @@ class ChainVerifier:
         )
         if computed != stored_hash:
             return self._fail(version, "content does not match its hash")
+        witness = self.witnesses.get(version)
+        if witness is not None and witness != stored_hash:
+            return self._fail(version, "hash differs from the one recorded elsewhere (snapshot or digest)")
         self.version = version
         self.head_hash = stored_hash
         return True
@@ -238,9 +244,11 @@ def verify_items(
     *,
     expected_head: int | None = None,
     expected_head_hash: str | None = None,
+    witnesses: Mapping[int, str] | None = None,
 ) -> Verification:
-    """Verify a whole stream from version 1 (items in version order)."""
-    verifier = ChainVerifier(stream_id)
+    """Verify a whole stream from version 1 (items in version order). ``witnesses``: hashes of
+    some versions recorded elsewhere; ``expected_head``: the highest version seen elsewhere."""
+    verifier = ChainVerifier(stream_id, witnesses=witnesses)
     for item in items:
         if not verifier.feed(item):
             break

@@ -7,7 +7,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -357,6 +357,10 @@ class EventStore(ABC):
             state = evolve(state, envelope.data)
             version = envelope.version
         return version, state
+
+    def raw_items(self, stream_id: str) -> Iterable[Mapping[str, Any]]:
+        """The stream's stored items, undecoded, in version order (what a verifier reads)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list raw items")
 
     # -- shared helpers for adapters ----------------------------------------------------------
     def encode_batch(

@@ -560,6 +560,9 @@ class DynamoDBEventStore(EventStore):
         values = {":s": {"S": stream_id}, ":lo": {"N": str(after + 1)}}
         return self._query_items("stream_id = :s AND #v >= :lo", values)
 
+    def raw_items(self, stream_id: str) -> Iterator[dict[str, Any]]:
+        return self.read_items(stream_id)
+
     def envelope_from_item(self, item: Mapping[str, Any]) -> EventEnvelope:
         """Decode one stored item (or stream ``NewImage``) with this store's registry."""
         return envelope_from_item(item, self.registry)
