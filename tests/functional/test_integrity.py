@@ -183,3 +183,80 @@ def test_account_verification(cloud: dict[str, str], accounts_api: Api, accounts
     edit(cloud, account_id, 2, data=json.dumps({"amount": "1000000.00"}))
     body = accounts_queries.get(f"/accounts/{account_id}/verification").json
     assert (body["intact"], body["first_bad_version"]) == (False, 2)
+
+
+# -- make verify and the digest -------------------------------------------------------------------
+@pytest.fixture
+def digest_bucket(cloud: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    from cairn.aws import client
+
+    s3 = client("s3")
+    s3.create_bucket(Bucket="cairn-digests", ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket="cairn-digests",
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+        },
+    )
+    monkeypatch.setenv("DIGEST_BUCKET", "cairn-digests")
+    return "cairn-digests"
+
+
+def run_verify(*args: str) -> tuple[int, str]:
+    import io
+
+    from cairn_tools import verify
+
+    out = io.StringIO()
+    parsed = verify.argparse.ArgumentParser()
+    del parsed
+    settings = verify.resolve(
+        verify.argparse.Namespace(
+            outputs="/nonexistent", events_table=None, snapshot_bucket=None, digest_bucket=None, endpoint_url=None
+        )
+    )
+    status = verify.run(settings, write_digest="--digest" in args, segments=2, out=out, progress_stream=io.StringIO())
+    return status, out.getvalue()
+
+
+def test_verify_and_the_digest_catch_what_the_chain_alone_cannot(
+    orders: tuple[Api, Api], cloud: dict[str, str], digest_bucket: str
+) -> None:
+    from cairn.aws import client
+
+    api, _ = orders
+    first, second, third = lifecycle(api), lifecycle(api, "bob"), create(api)
+    status, out = run_verify("--digest")
+    assert status == 0, out
+    assert "3 streams, 7 events verified, 0 broken" in out and "digest written" in out
+    (digest_key,) = [o["Key"] for o in client("s3").list_objects_v2(Bucket=digest_bucket)["Contents"]]
+    head = client("s3").head_object(Bucket=digest_bucket, Key=digest_key)  # (moto: GetObjectRetention is a 500)
+    assert head["ObjectLockMode"] == "COMPLIANCE"  # the digest itself cannot be rewritten or removed
+    assert run_verify()[0] == 0
+
+    delete(cloud, first, 3)  # the newest event: the chain that is left is intact
+    for version in (1,):
+        delete(cloud, third, version)  # a whole stream
+    status, out = run_verify()
+    assert status == 1
+    assert f"BROKEN     {first}: version 3" in out and "digest" in out
+    assert f"BROKEN     {third}: version 1" in out
+    assert second not in out
+
+
+def test_verify_reports_an_edit_without_any_digest(orders: tuple[Api, Api], cloud: dict[str, str]) -> None:
+    api, _ = orders
+    order_id = lifecycle(api)
+    assert run_verify()[0] == 0
+    edit(cloud, order_id, 2, occurred_at="2020-01-01T00:00:00.000Z")
+    status, out = run_verify()
+    assert status == 1 and f"{order_id}: version 2: content does not match its hash" in out
+
+
+def test_verify_main_needs_an_events_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cairn_tools import verify
+
+    monkeypatch.delenv("EVENTS_TABLE", raising=False)
+    with pytest.raises(SystemExit, match="no events table"):
+        verify.main(["--outputs", "/nonexistent"])
