@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean verify
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -22,6 +22,7 @@ help:
 	@echo "make token USER=alice GROUPS=staff   a token for the local runtime"
 	@echo "make rebuild PROJECTION=order_view | make audit PROJECTION=order_view"
 	@echo "make fuzz     schemathesis against the local /openapi.json"
+	@echo "make verify   check every stream's hash chain and head (DIGEST=1: then write a digest)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +74,11 @@ rebuild: $(STAMP)
 
 audit: $(STAMP)
 	$(PY) -m cairn_tools.audit $(PROJECTION) $(ARGS)
+
+# The log proves itself: every stream's chain, contiguity and head against checkpoints, snapshots and
+# the latest digest; exit 1 when anything is broken. DIGEST=1 writes a new digest when intact.
+verify: $(STAMP)
+	$(PY) -m cairn_tools.verify $(if $(DIGEST),--digest) $(ARGS)
 
 status: $(STAMP)
 	$(PY) -m cairn_tools.status $(PROJECTION)

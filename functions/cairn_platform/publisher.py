@@ -135,11 +135,18 @@ class Publisher:
     # -- stream records -> integration events -------------------------------------------------
     def integration_events(self, stream_id: str, from_version: int, to_version: int) -> list[IntegrationEvent]:
         """Integration events of versions ``from_version..to_version`` of a stream, in order."""
-        version, state = self._state_before(stream_id, from_version)
+        version, state, anchor = self._state_before(stream_id, from_version)
+        events = self.store.read(stream_id, after=max(version - 1, 0), up_to_version=to_version)
+        if anchor is not None:
+            first = next(events, None)  # the snapshot's own event: used only if the store still holds it
+            if first is None or first.version != version or first.hash != anchor:
+                logger.warning("snapshot of %s does not verify: replaying from version 1", stream_id)
+                version, state = 0, self.decider.initial_state()
+                events = self.store.read(stream_id, up_to_version=to_version)
         out: list[IntegrationEvent] = []
         evolve = self.decider.evolve
         last = version
-        for envelope in self.store.read(stream_id, after=version, up_to_version=to_version):
+        for envelope in events:
             state = evolve(state, envelope.data)
             last = envelope.version
             if envelope.version >= from_version:
@@ -148,16 +155,20 @@ class Publisher:
             raise LookupError(f"{stream_id} ends at version {last}; the stream said {to_version} exists")
         return out
 
-    def _state_before(self, stream_id: str, from_version: int) -> tuple[int, Any]:
+    def _state_before(self, stream_id: str, from_version: int) -> tuple[int, Any, str | None]:
+        """(version, state, hash the event at that version must have) to start from."""
         if self.snapshots is not None and from_version > 1:
             try:
                 snapshot = self.snapshots.get(stream_id, self.decider.state_schema_version)
             except SnapshotError as exc:
                 logger.warning("snapshot unavailable for %s: %s", stream_id, exc)
                 snapshot = None
-            if snapshot is not None and snapshot.version < from_version:
-                return snapshot.version, self.decider.restore(snapshot.state)
-        return 0, self.decider.initial_state()
+            if snapshot is not None and snapshot.hash and 0 < snapshot.version < from_version:
+                try:
+                    return snapshot.version, self.decider.restore(snapshot.state), snapshot.hash
+                except Exception:  # a snapshot that does not restore is no snapshot
+                    logger.warning("snapshot of %s does not restore: replaying", stream_id)
+        return 0, self.decider.initial_state(), None
 
     def entry(self, event: IntegrationEvent) -> dict[str, Any]:
         entry = {

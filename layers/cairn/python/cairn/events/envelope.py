@@ -103,6 +103,8 @@ class EventEnvelope:
     occurred_at: str
     data: BaseModel
     metadata: EventMetadata
+    hash: str | None = None  # hex SHA-256 of the canonical content + prev_hash (cairn.integrity)
+    prev_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the shape of the HTTP audit trail)."""
@@ -115,4 +117,6 @@ class EventEnvelope:
             "occurred_at": self.occurred_at,
             "data": self.data.model_dump(mode="json"),
             "metadata": self.metadata.to_dict(),
+            "hash": self.hash,
+            "prev_hash": self.prev_hash,
         }

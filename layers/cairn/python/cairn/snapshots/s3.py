@@ -85,7 +85,7 @@ class S3SnapshotStore(SnapshotStore):
             return None
         return snapshot
 
-    def put(self, snapshot: Snapshot) -> None:
+    def put(self, snapshot: Snapshot, *, replace: bool = False) -> None:
         key = self.key(snapshot.stream_id, snapshot.state_schema_version)
         try:
             document = {"format": FORMAT, **snapshot.to_dict()}
@@ -94,7 +94,7 @@ class S3SnapshotStore(SnapshotStore):
             raise SnapshotError(f"snapshot state of {snapshot.stream_id} is not JSON-ready: {exc}") from exc
         try:
             for _ in range(self.max_put_attempts):
-                etag = self._stored_etag_if_older(key, snapshot.version)
+                etag = self._stored_etag_if_older(key, -1 if replace else snapshot.version)
                 if etag is False:
                     return  # a snapshot at least as new is already stored
                 condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
@@ -132,6 +132,6 @@ class S3SnapshotStore(SnapshotStore):
             stored = int(head.get("Metadata", {}).get(_VERSION_META, "-1"))
         except ValueError:
             stored = -1
-        if stored >= version:
+        if version >= 0 and stored >= version:
             return False
         return head["ETag"]

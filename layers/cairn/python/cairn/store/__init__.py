@@ -7,12 +7,14 @@ The DynamoDB adapter is imported lazily (``from cairn.store import DynamoDBEvent
 from typing import Any
 
 from cairn.store.base import (
+    AnchorMismatchError,
     AppendResult,
     ConcurrencyError,
     CorruptEventError,
     EventStore,
     EventStoreError,
     EventTooLargeError,
+    Head,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
     TooManyEventsError,
@@ -22,6 +24,7 @@ from cairn.store.memory import InMemoryEventStore
 _LAZY = {"DynamoDBEventStore", "envelope_from_item"}
 
 __all__ = [
+    "AnchorMismatchError",
     "AppendResult",
     "ConcurrencyError",
     "CorruptEventError",
@@ -29,6 +32,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "EventTooLargeError",
+    "Head",
     "IdempotencyKeyReuseError",
     "IdempotencyRecord",
     "InMemoryEventStore",
