@@ -16,6 +16,7 @@ from cairn.store.base import (
     IdempotencyKeyReuseError,
     IdempotencyRecord,
     TooManyEventsError,
+    TransactionConflictError,
 )
 from cairn.store.memory import InMemoryEventStore
 
@@ -33,6 +34,7 @@ __all__ = [
     "IdempotencyRecord",
     "InMemoryEventStore",
     "TooManyEventsError",
+    "TransactionConflictError",
     "envelope_from_item",
 ]
 
