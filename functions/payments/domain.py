@@ -101,7 +101,7 @@ class PaymentRequested(_Event):
     order_id: str
     customer_id: str
     amount: EventMoney
-    currency: Currency
+    currency: str
 
 
 class PaymentSucceeded(_Event):

@@ -14,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.stub import Stubber
 
 from cairn.events import EventMetadata, NewEvent, SchemaVersionError, UnknownEventTypeError
-from cairn.store import ConcurrencyError, CorruptEventError, EventStoreError
+from cairn.store import ConcurrencyError, CorruptEventError, EventStoreError, TransactionConflictError
 from cairn.store.dynamodb import DynamoDBEventStore, envelope_from_item
 from tests.contract.ledger import Deposited, LedgerOpened, Noted, build_registry
 
@@ -258,12 +258,21 @@ def _cancelled(store: DynamoDBEventStore, codes: list[str], current: int) -> Stu
     return stubber
 
 
-def test_transaction_conflict_is_a_concurrency_error(store: DynamoDBEventStore) -> None:
+def test_transaction_conflict_on_an_unmoved_stream_is_transient_not_a_version_mismatch(store: DynamoDBEventStore) -> None:
+    """Issue 17, defect 5: it used to be ConcurrencyError "at version 4, expected 4" (a 412)."""
     store._learn(STREAM, 4, "a" * 64, "2026-01-01T00:00:00.000Z")  # a warm instance: head known
     with _cancelled(store, ["TransactionConflict", "None"], current=4):
+        with pytest.raises(TransactionConflictError) as info:
+            store.append(STREAM, [deposit("a"), deposit("b")], 4)
+    assert not isinstance(info.value, ConcurrencyError) and info.value.version == 4
+
+
+def test_transaction_conflict_on_a_moved_stream_is_a_concurrency_error(store: DynamoDBEventStore) -> None:
+    store._learn(STREAM, 4, "a" * 64, "2026-01-01T00:00:00.000Z")  # a warm instance: head known
+    with _cancelled(store, ["TransactionConflict", "None"], current=5):
         with pytest.raises(ConcurrencyError) as info:
             store.append(STREAM, [deposit("a"), deposit("b")], 4)
-    assert info.value.current_version == 4
+    assert info.value.current_version == 5
 
 
 def test_other_cancellations_are_store_errors(store: DynamoDBEventStore) -> None:

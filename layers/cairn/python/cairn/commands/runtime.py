@@ -3,7 +3,9 @@
 Warm path: the cached (version, state) is trusted optimistically, so a warm command costs one
 round trip (the conditional write). If another writer got there first, the write fails with
 the current version; the runtime reads only the missing tail, re-decides and tries again
-(bounded, with jitter). With an explicit expected version (HTTP If-Match) it never retries.
+(bounded, with jitter). With an explicit expected version (HTTP If-Match) a version conflict is
+never retried (412), but DynamoDB's ``TransactionConflict`` on an unmoved stream is (it is
+transient and says nothing about versions).
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from cairn.commands.cache import StateCache
 from cairn.commands.decider import Decider
 from cairn.events import EventEnvelope, EventMetadata, NewEvent, utc_now_iso
 from cairn.snapshots import Snapshot, SnapshotError, SnapshotStore
-from cairn.store import AnchorMismatchError, AppendResult, ConcurrencyError, EventStore
+from cairn.store import (
+    AnchorMismatchError,
+    AppendResult,
+    ConcurrencyError,
+    EventStore,
+    TransactionConflictError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +300,17 @@ class CommandRuntime(Generic[S]):
                 if retries > self.max_retries:
                     self.cache.invalidate(stream_id)
                     raise RetriesExhaustedError(stream_id, version, conflict.current_version) from conflict
+                self._backoff(retries)
+                from_cache = False
+                version, state = self._catch_up(stream_id, version, state)
+                continue
+            except TransactionConflictError as collision:
+                # DynamoDB's TransactionConflict with the stream still at ``version``: nothing was
+                # written, the caller's precondition still holds; try again (If-Match or not)
+                retries += 1
+                if retries > self.max_retries:
+                    self.cache.invalidate(stream_id)
+                    raise RetriesExhaustedError(stream_id, version, version) from collision
                 self._backoff(retries)
                 from_cache = False
                 version, state = self._catch_up(stream_id, version, state)

@@ -19,6 +19,8 @@ from cairn.store.base import fingerprint_of
 IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,18}"?)\s*$'
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+# no control, format (bidi, zero-width) or line-separator characters (a Rust regex: pydantic-core)
+PLAIN_TEXT_PATTERN = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$"
 
 IfMatch = Annotated[
     str | None,
@@ -34,6 +36,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
+        pattern=PLAIN_TEXT_PATTERN,
         description="A repeat with the same key and body returns the first answer and appends nothing",
     ),
 ]

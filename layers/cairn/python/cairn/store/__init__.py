@@ -18,6 +18,7 @@ from cairn.store.base import (
     IdempotencyKeyReuseError,
     IdempotencyRecord,
     TooManyEventsError,
+    TransactionConflictError,
 )
 from cairn.store.memory import InMemoryEventStore
 
@@ -37,6 +38,7 @@ __all__ = [
     "IdempotencyRecord",
     "InMemoryEventStore",
     "TooManyEventsError",
+    "TransactionConflictError",
     "envelope_from_item",
 ]
 

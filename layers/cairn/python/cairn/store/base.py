@@ -76,6 +76,17 @@ class ConcurrencyError(EventStoreError):
         self.current_version = current_version
 
 
+class TransactionConflictError(EventStoreError):
+    """DynamoDB cancelled the append because another transaction was using one of its items
+    at that moment (``TransactionConflict``), though the stream is still at the expected
+    version: nothing was written and nothing was decided against the caller. Transient: retry."""
+
+    def __init__(self, stream_id: str, version: int):
+        super().__init__(f"append to {stream_id!r} at version {version} collided with another transaction")
+        self.stream_id = stream_id
+        self.version = version
+
+
 class IdempotencyKeyReuseError(EventStoreError):
     """The idempotency key was already used for a different command."""
 

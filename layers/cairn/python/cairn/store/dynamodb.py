@@ -40,6 +40,7 @@ from cairn.store.base import (
     Head,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
+    TransactionConflictError,
     decode_envelope,
     decode_payload,
     item_size,
@@ -405,8 +406,14 @@ class DynamoDBEventStore(EventStore):
                 )
             # the marker expired between the failed condition and our read: a conflict, retry
             raise self._conflict(stream_id, expected_version)
-        if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
+        if "ConditionalCheckFailed" in codes:
             raise self._conflict(stream_id, expected_version) from None
+        if "TransactionConflict" in codes:
+            # another transaction held one of our items: a version mismatch only if the stream moved
+            conflict = self._conflict(stream_id, expected_version)
+            if conflict.current_version != expected_version:
+                raise conflict from None
+            raise TransactionConflictError(stream_id, expected_version) from None
         raise EventStoreError(f"append to {stream_id!r} cancelled: {', '.join(codes) or 'no reason given'}")
 
     def _conflict(self, stream_id: str, expected_version: int) -> ConcurrencyError:
