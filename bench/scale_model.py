@@ -377,6 +377,8 @@ def run(peaks: tuple[int, ...] = PEAKS) -> dict[str, float]:
         doublings = max(0, math.ceil(math.log2(peak * c["events_wru"] / _v(LIMITS, "ddb_new_table_wcu"))))
         results[f"scale_{tag}_new_table_minutes_to_peak"] = 30.0 * doublings
         results[f"scale_{tag}_monthly_usd"] = bill["total"]
+        results[f"scale_{tag}_commands_per_month"] = day["commands_per_day"] * 30
+        results[f"scale_{tag}_usd_per_million_commands"] = bill["total"] / (day["commands_per_day"] * 30) * 1e6
         for service, usd in bill.items():
             if service != "total":
                 key = service.lower().replace(" ", "_").replace("(", "").replace(")", "")
