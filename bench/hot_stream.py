@@ -26,6 +26,8 @@ from typing import Any
 
 from moto import mock_aws
 
+from bench.stream_length import recording_calls
+
 GOALS = {"hot_stream_lost": "0"}
 
 WRITERS = (1, 8, 32, 128)
@@ -78,11 +80,13 @@ def run_writers(writers: int, commands: int, seed: int) -> dict[str, float]:
     refused: list[list[str]] = [[] for _ in range(writers)]
     retries: list[int] = [0] * writers
     errors: list[BaseException] = []
+    ready = threading.Barrier(writers + 1)
     start = threading.Barrier(writers + 1)
 
     def writer(n: int) -> None:
         instance = runtime()
         instance.current(stream_id)  # a warm instance: state cached before the race starts
+        ready.wait()
         start.wait()
         for correlation_id in ids[n]:
             context = CommandContext(correlation_id=correlation_id, actor="alice")
@@ -100,11 +104,14 @@ def run_writers(writers: int, commands: int, seed: int) -> dict[str, float]:
     threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(writers)]
     for t in threads:
         t.start()
-    start.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join(timeout=600)
-    elapsed = time.perf_counter() - started
+    ready.wait()  # every writer warm: only the race is recorded
+    with recording_calls() as calls:
+        start.wait()
+        started = time.perf_counter()
+        for t in threads:
+            t.join(timeout=600)
+        elapsed = time.perf_counter() - started
+    rcu, wcu = _units(calls)
     if errors or any(t.is_alive() for t in threads):
         raise RuntimeError(f"hot stream bench with {writers} writers failed: {errors[:3]!r}")
 
@@ -123,7 +130,24 @@ def run_writers(writers: int, commands: int, seed: int) -> dict[str, float]:
         "exhausted": float(len(refused_all)),
         "lost": float(missing + duplicated + refused_but_stored),
         "stored": float(sum(stored.values())),
+        # request units the race cost (failed conditional writes consume WCU too), per acknowledgement
+        "wcu_per_command": wcu / max(1, len(acked)),
+        "rcu_per_command": rcu / max(1, len(acked)),
     }
+
+
+def _units(calls: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> tuple[float, float]:
+    """(RCU, WCU) of the recorded DynamoDB calls, from the sizes of the items they touched."""
+    from bench.stream_length import _flat_size
+
+    rcu = wcu = 0.0
+    for operation, params, response in calls:
+        if operation == "PutItem":
+            wcu += -(-_flat_size(params["Item"]) // 1024)
+        elif operation == "Query":
+            total = sum(_flat_size(item) for item in response.get("Items", ()))
+            rcu += max(1, -(-total // 4096))  # charged on whole items even when projected: close enough here
+    return rcu, wcu
 
 
 def run(writer_counts: tuple[int, ...] = WRITERS, commands: int = COMMANDS) -> dict[str, float]:
@@ -145,6 +169,8 @@ def run(writer_counts: tuple[int, ...] = WRITERS, commands: int = COMMANDS) -> d
             results[f"{prefix}_retries_per_command"] = figures["retries_per_command"]
             results[f"{prefix}_exhausted"] = figures["exhausted"]
             results[f"{prefix}_acknowledged"] = figures["acknowledged"]
+            results[f"{prefix}_wcu_per_command"] = figures["wcu_per_command"]
+            results[f"{prefix}_rcu_per_command"] = figures["rcu_per_command"]
     results["hot_stream_lost"] = lost
     return {k: round(v, 3) for k, v in results.items()}
 

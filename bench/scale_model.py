@@ -110,6 +110,7 @@ MEASURED_DEFAULTS = {
     "projection_rru_per_event_accounts": 0.2,
     "projection_rru_per_event_orders": 1.5,
     "hot_stream_w8_retries_per_command": 0.5,
+    "hot_stream_w8_wcu_per_command": 1.5,
 }
 
 BOTTLENECKS = {
@@ -188,10 +189,10 @@ def stream_ceiling(m: dict[str, float]) -> float:
     """Acknowledged commands/s one stream can take: one conditional write wins per version, so
     the rate is bounded by a write round trip plus the losers' catch-up Query (per version), and
     by the partition key's 1,000 WCU/s shared by every attempt (a failed conditional write still
-    consumes write units). Measured retries/command (bench hot_stream, 8 writers) sets the attempts."""
+    consumes write units): the WCU per acknowledged command measured with 8 writers (bench hot_stream)."""
     a = {k: v[0] for k, v in ASSUMPTIONS.items()}
     by_latency = 1000 / (a["ddb_put_rtt_ms"] + a["ddb_query_rtt_ms"])
-    by_units = _v(LIMITS, "ddb_partition_wcu") / (1 + m["hot_stream_w8_retries_per_command"])
+    by_units = _v(LIMITS, "ddb_partition_wcu") / m["hot_stream_w8_wcu_per_command"]
     return min(by_latency, by_units)
 
 

@@ -28,6 +28,10 @@ def test_hot_stream_loses_nothing_under_concurrent_writers() -> None:
     assert figures["hot_stream_w1_retries_per_command"] == 0
     assert figures["hot_stream_w1_acknowledged"] == 18
     assert figures["hot_stream_w6_acknowledged"] + figures["hot_stream_w6_exhausted"] == 18
+    # one writer: one conditional PutItem per command, no reads; a race costs failed writes and reads
+    assert figures["hot_stream_w1_wcu_per_command"] == 1
+    assert figures["hot_stream_w1_rcu_per_command"] == 0
+    assert figures["hot_stream_w6_wcu_per_command"] >= 1
 
 
 def test_scale_model_names_the_first_bottleneck_and_moves_it_when_a_limit_moves(monkeypatch: pytest.MonkeyPatch) -> None:
