@@ -66,6 +66,10 @@ dev: setup
 bench: setup
 	$(PY) -m bench
 
+.PHONY: bench-scale
+bench-scale: setup
+	$(PY) -m bench stream_length hot_stream scale_model
+
 token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
 

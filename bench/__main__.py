@@ -13,7 +13,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-SUITES = ["foundation", "projection_calls", "side_by_side", "imports", "load", "cost", "local_endurance"]
+SUITES = [
+    "foundation",
+    "projection_calls",
+    "side_by_side",
+    "imports",
+    "load",
+    "cost",
+    "stream_length",
+    "hot_stream",
+    "scale_model",
+    "local_endurance",
+]
 
 
 def _prepare_environment() -> None:

@@ -1,0 +1,129 @@
+"""The fan-out path of issue 18: the same changes delivered the Kinesis Data Streams for DynamoDB
+way (base64 JSON, Kinesis sequence numbers, several shards, duplicates with new sequence numbers,
+any order) fold to the same read models, and a failed stream is reported by its Kinesis record."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+from typing import Any
+
+from projection_support import (
+    assert_accounts_match_store,
+    assert_orders_match_store,
+    chaotic_batches,
+    seed_accounts,
+    seed_orders,
+    stream_of,
+    version_of,
+)
+
+SHARDS = 3
+ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/cairn-events"
+
+
+class KinesisShards:
+    """Gives each change a Kinesis record on the shard of its partition key (sequence numbers grow
+    per shard, as Kinesis assigns them); a duplicate published again gets a new sequence number."""
+
+    def __init__(self) -> None:
+        self.next = [0] * SHARDS
+
+    def record(self, stream_record: dict[str, Any], table: str) -> dict[str, Any]:
+        body = copy.deepcopy(stream_record["dynamodb"])
+        body.pop("SequenceNumber", None)
+        body.pop("StreamViewType", None)
+        body["ApproximateCreationDateTime"] = int(body.get("ApproximateCreationDateTime", 0)) * 1000
+        change = {
+            "awsRegion": "us-east-1",
+            "eventID": stream_record["eventID"],
+            "eventName": stream_record["eventName"],
+            "userIdentity": None,
+            "recordFormat": "application/json",
+            "tableName": table,
+            "dynamodb": body,
+            "eventSource": "aws:dynamodb",
+        }
+        partition_key = stream_of(stream_record)
+        shard = sum(partition_key.encode()) % SHARDS
+        self.next[shard] += 1
+        sequence = f"4959{shard:04d}{self.next[shard]:030d}"
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": partition_key,
+                "sequenceNumber": sequence,
+                "data": base64.b64encode(json.dumps(change).encode()).decode(),
+                "approximateArrivalTimestamp": 1764892800.0,
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"shardId-{shard:012d}:{sequence}",
+            "eventName": "aws:kinesis:record",
+            "eventSourceARN": ARN,
+        }
+
+
+def as_kinesis(batches: list[list[dict[str, Any]]], table: str) -> list[list[dict[str, Any]]]:
+    shards = KinesisShards()
+    return [[shards.record(r, table) for r in batch] for batch in batches]
+
+
+def test_orders_and_accounts_from_kinesis_records_fold_to_the_store(harness):
+    from accounts import projections as account_projections
+    from cairn.projections.kinesis import handle_kinesis
+    from orders import projections as order_projections
+
+    rng = random.Random(18)
+    order_ids = seed_orders(harness, rng, 30)
+    account_ids = seed_accounts(harness, rng, 15)
+    records = [r for r in harness.reader.new() if r["eventName"] == "INSERT"]
+    orders = [r for r in records if stream_of(r).startswith("order-")]
+    accounts = [r for r in records if stream_of(r).startswith("account-")]
+    for batch in as_kinesis(chaotic_batches(orders, rng, duplicate=0.3, drop=0.3), harness.events_table):
+        assert handle_kinesis(order_projections.consumer(), {"Records": batch}) == {"batchItemFailures": []}
+    for batch in as_kinesis(chaotic_batches(accounts, rng, duplicate=0.3, drop=0.3), harness.events_table):
+        assert handle_kinesis(account_projections.consumer(), {"Records": batch}) == {"batchItemFailures": []}
+    assert_orders_match_store(harness, order_ids)
+    assert_accounts_match_store(harness, account_ids)
+
+
+def test_a_failed_stream_is_reported_by_its_kinesis_sequence_number(harness):
+    from cairn.projections.kinesis import dynamodb_records, handle_kinesis
+    from orders import projections as order_projections
+
+    rng = random.Random(19)
+    order_ids = seed_orders(harness, rng, 6)
+    victim = next(o for o in order_ids if harness.orders_store.current_version(o) >= 2)
+    records = [r for r in harness.reader.new() if r["eventName"] == "INSERT" and stream_of(r).startswith("order-")]
+    for record in records:  # the victim's second event does not decode
+        if stream_of(record) == victim and version_of(record) == 2:
+            record["dynamodb"]["NewImage"]["data"] = {"S": '{"payment_id": 42'}
+    (batch,) = as_kinesis([records], harness.events_table)
+    expected = next(
+        k["kinesis"]["sequenceNumber"]
+        for k, r in zip(batch, dynamodb_records(batch), strict=True)
+        if stream_of(r) == victim and version_of(r) == 2
+    )
+    response = handle_kinesis(order_projections.consumer(), {"Records": batch})
+    assert response == {"batchItemFailures": [{"itemIdentifier": expected}]}
+    # the other streams were applied despite the failure; the victim stopped before version 2
+    from orders.read_models import OrderViews, order_view_from_events
+
+    views = OrderViews(harness.dynamodb, harness.tables["order_view"], consistent=True)
+    for order_id in order_ids:
+        events = list(harness.orders_store.read(order_id))
+        if order_id == victim:
+            assert views.get(order_id)["version"] == 1
+        else:
+            assert views.get(order_id) == order_view_from_events(events), order_id
+
+
+def test_records_that_are_not_dynamodb_changes_are_skipped_not_fatal():
+    from cairn.projections.kinesis import dynamodb_records
+
+    junk = {"kinesis": {"sequenceNumber": "1", "data": base64.b64encode(b"not json").decode()}, "eventID": "x"}
+    (converted,) = dynamodb_records([junk])
+    assert converted["eventName"] is None and converted["dynamodb"]["SequenceNumber"] == "1"
