@@ -124,7 +124,7 @@ def resolve(projection: str, args: argparse.Namespace) -> Settings:
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint and from_outputs:
         endpoint = outputs.get("AwsEndpointUrl")
-    queue = args.parked_queue_url or os.environ.get("PARKED_QUEUE_URL") or outputs.get("ParkedQueueUrl")
+    queue = args.parked_queue_url or os.environ.get("PARKED_QUEUE_URL") or outputs.get(f"{spec.consumer}ParkedQueueUrl")
     if not table:
         raise ConfigError(f"no table for {projection}: pass --table, set {spec.table_env}, or run `make dev`")
     if not events:
