@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean verify
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench    benchmarks -> bench/results.json"
 	@echo "make token USER=alice GROUPS=staff   a token for the local runtime"
 	@echo "make rebuild PROJECTION=order_view | make audit PROJECTION=order_view"
+	@echo "make status | make redrive [PROJECTION=...] | make snapshot STREAM=order-...   (docs/ops.md)"
+	@echo "make ops-help  every ops command: python -m cairn_tools <command> --help"
 	@echo "make fuzz     schemathesis against the local /openapi.json"
 	@echo "make verify   check every stream's hash chain and head (DIGEST=1: then write a digest)"
 
@@ -74,10 +76,10 @@ token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
 
 rebuild: $(STAMP)
-	$(PY) -m cairn_tools.rebuild $(PROJECTION) $(ARGS)
+	$(PY) -m cairn_tools rebuild $(PROJECTION) $(ARGS)
 
 audit: $(STAMP)
-	$(PY) -m cairn_tools.audit $(PROJECTION) $(ARGS)
+	$(PY) -m cairn_tools audit $(PROJECTION) $(ARGS)
 
 # The log proves itself: every stream's chain, contiguity and head against checkpoints, snapshots and
 # the latest digest; exit 1 when anything is broken. DIGEST=1 writes a new digest when intact.
@@ -85,10 +87,21 @@ verify: $(STAMP)
 	$(PY) -m cairn_tools.verify $(if $(DIGEST),--digest) $(ARGS)
 
 status: $(STAMP)
-	$(PY) -m cairn_tools.status $(PROJECTION)
+	$(PY) -m cairn_tools status $(PROJECTION) $(ARGS)
 
 unpark: $(STAMP)
-	$(PY) -m cairn_tools.unpark $(PROJECTION) $(STREAM)
+	$(PY) -m cairn_tools unpark $(PROJECTION) $(STREAM) $(ARGS)
+
+# Redrive retry-exhausted batches from the consumers' on-failure queues (all, or PROJECTION=...).
+redrive: $(STAMP)
+	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
+
+snapshot: $(STAMP)
+	@test -n "$(STREAM)" || { echo "usage: make snapshot STREAM=order-..." >&2; exit 2; }
+	$(PY) -m cairn_tools snapshot $(STREAM) $(ARGS)
+
+ops-help: $(STAMP)
+	@$(PY) -m cairn_tools --help
 
 fuzz: setup
 	$(PY) -m local.fuzz

@@ -188,6 +188,41 @@ def _partial_index(payload: Any, identifiers: list[str]) -> int | None | str:
     return min(positions)
 
 
+def on_failure_message(records: list[dict[str, Any]], *, shard_id: str, stream_arn: str, function_arn: str,
+                       condition: str = "RetryAttemptsExhausted", invokes: int = 1) -> dict[str, Any]:
+    """What Lambda sends a stream mapping's on-failure destination: an invocation record with
+    ``DDBStreamBatchInfo`` (shard, sequence range, arrival times, size, stream), never the records."""
+
+    def iso(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    records = sorted(records, key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invokes,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "version": "1.0",
+        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": iso(records[0]["dynamodb"]["ApproximateCreationDateTime"]),
+            "approximateArrivalOfLastRecord": iso(records[-1]["dynamodb"]["ApproximateCreationDateTime"]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
+
+
 class _FailureSink:
     """The on-failure destination (SQS queue or SNS topic) of a mapping."""
 
@@ -507,33 +542,9 @@ class StreamMapping:
         log.error("%s: %d record(s) discarded (%s); seq %s..%s", self.spec.logical_id, len(records),
                   condition, records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"])
 
-        def iso(ts: float) -> str:
-            return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-        message = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self.function_arn,
-                "condition": condition,
-                "approximateInvokeCount": invokes,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "DDBStreamBatchInfo": {
-                "shardId": vshard.shard_id if self.chaos.shuffle else self.real_shard_id,
-                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": iso(records[0]["dynamodb"]["ApproximateCreationDateTime"]),
-                "approximateArrivalOfLastRecord": iso(records[-1]["dynamodb"]["ApproximateCreationDateTime"]),
-                "batchSize": len(records),
-                "streamArn": self.spec.source_arn,
-            },
-        }
+        # The real shard, also with chaos' virtual shards: the range is read back from it (redrive).
+        message = on_failure_message(records, shard_id=self.real_shard_id, stream_arn=self.spec.source_arn,
+                                     function_arn=self.function_arn, condition=condition, invokes=invokes)
         if condition == "RecordAgeExceeded" and invokes == 0:
             message.pop("responseContext")
         try:

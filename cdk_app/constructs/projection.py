@@ -65,12 +65,36 @@ class Projection(Construct):
         max_record_age: Duration = Duration.hours(6),
         parallelization_factor: int = 1,
         iterator_age_alarm: Duration = Duration.minutes(5),
+        lag_alarm: Duration = Duration.minutes(5),
+        consumer: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.function = function
         self.read_models = list(read_models)
         fn = function.function
 
+        # Batches the event source mapping gave up on (DDBStreamBatchInfo: shard + sequence range,
+        # no records): drained by `make redrive`. Parking notices go to the parked queue.
+        self.failed_queue = sqs.Queue(
+            self,
+            "Failed",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failed_queue,
+            {
+                "AwsSolutions-SQS3": (
+                    "This queue is itself the dead-letter destination (on-failure destination of the "
+                    "stream event source mapping); it is drained by an operator (make redrive)."
+                ),
+                "Serverless-SQSRedrivePolicy": (
+                    "Dead-letter destination of the stream mapping; nothing consumes it automatically, so "
+                    "there is no receive count to redrive on."
+                ),
+            },
+        )
         self.parked_queue = sqs.Queue(
             self,
             "Parked",
@@ -98,6 +122,9 @@ class Projection(Construct):
             table.grant_read_write_data(function.role)
         self.parked_queue.grant_send_messages(function.role)
         function.add_environment("PARKED_QUEUE_URL", self.parked_queue.queue_url)
+        # the `consumer` dimension of LagSeconds / EventsBehind (cairn.projections.lag)
+        self.consumer = consumer or function.node.id
+        function.add_environment("CAIRN_CONSUMER", self.consumer)
 
         self.event_source = sources.DynamoEventSource(
             event_store.events_table,
@@ -109,7 +136,7 @@ class Projection(Construct):
             retry_attempts=retry_attempts,
             max_record_age=max_record_age,
             parallelization_factor=parallelization_factor,
-            on_failure=sources.SqsDlq(self.parked_queue),
+            on_failure=sources.SqsDlq(self.failed_queue),
             filters=stream_filters(stream_prefixes),
         )
         # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
@@ -120,6 +147,24 @@ class Projection(Construct):
         self.errors = fn.metric_errors(statistic="Sum", period=Duration.minutes(1))
         self.parked_depth = self.parked_queue.metric_approximate_number_of_messages_visible(
             statistic="Maximum", period=Duration.minutes(5)
+        )
+        self.failed_depth = self.failed_queue.metric_approximate_number_of_messages_visible(
+            statistic="Maximum", period=Duration.minutes(5)
+        )
+        lag_dimensions = {"service": function.service, "consumer": self.consumer}
+        self.lag_seconds = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="LagSeconds",
+            dimensions_map=lag_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
+        )
+        self.events_behind = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="EventsBehind",
+            dimensions_map=lag_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
         )
         self.streams_parked = (
             cloudwatch.Metric(
@@ -145,6 +190,16 @@ class Projection(Construct):
             )
             alerts.alarm(
                 self,
+                "LagAlarm",
+                metric=self.lag_seconds,
+                threshold=lag_alarm.to_seconds(),
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                description=f"{id}: the oldest event received and not yet applied is older than "
+                f"{lag_alarm.to_human_string()} (docs/ops.md#lag)",
+            )
+            alerts.alarm(
+                self,
                 "ErrorsAlarm",
                 metric=self.errors,
                 threshold=1,
@@ -154,10 +209,10 @@ class Projection(Construct):
             )
             alerts.alarm(
                 self,
-                "ParkedBatchesAlarm",
-                metric=self.parked_depth,
+                "FailedBatchesAlarm",
+                metric=self.failed_depth,
                 threshold=1,
-                description=f"{id}: a batch exhausted its retries and was sent to the on-failure queue",
+                description=f"{id}: a batch exhausted its retries and was sent to the on-failure queue (make redrive)",
             )
             if self.streams_parked is not None:
                 alerts.alarm(

@@ -28,6 +28,7 @@ from cdk_app.constructs import (
     PythonLayer,
     ReadModelTable,
     Route,
+    SnapshotSchedule,
 )
 
 __all__ = [
@@ -83,10 +84,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("InventoryQueries", "inventory.queries.handler", "inventory", 512, 10, ("INVENTORY_TABLE",)),
     FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
                  ("NOTIFICATIONS_TABLE",)),
-    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10, (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
+    # Ops takes snapshots on demand (POST /ops/snapshots) with the contexts' runtimes.
+    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
+                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
     # Unauthenticated routes and $default: no environment, no data permission (issue 17 #6).
     FunctionSpec("Public", "cairn_platform.public.handler", "platform", 512, 10, ()),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
+    FunctionSpec("ScheduledSnapshots", "cairn_platform.snapshotter.scheduled_handler", "platform", 1024, 900,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
@@ -120,6 +125,7 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
+    ("POST", "/ops/snapshots", "Ops", False),
     ("GET", "/health", "Public", True),
     ("GET", "/openapi.json", "Public", True),
 )
@@ -291,6 +297,16 @@ class CairnStack(Stack):
                 emits_parked_streams=False,
             ),
         }
+        # Ops: failed batches per projection (GET /ops/projections), snapshots on demand
+        for env, consumer in (("ORDERS_FAILED_QUEUE_URL", "OrdersProjections"),
+                              ("ACCOUNTS_FAILED_QUEUE_URL", "AccountsProjections")):
+            queue = projections[consumer].failed_queue
+            fns["Ops"].add_environment(env, queue.queue_url)
+            queue.grant(fns["Ops"].role, "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+        store.grant_read_events(fns["Ops"].role)
+        store.grant_snapshot_read(fns["Ops"].role)
+        store.grant_snapshot_write(fns["Ops"].role)
+        SnapshotSchedule(self, "SnapshotSchedule", function=fns["ScheduledSnapshots"], event_store=store, alerts=alerts)
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
         store.grant_snapshot_read(fns["Publisher"].role)
@@ -376,6 +392,9 @@ class CairnStack(Stack):
             **{output: tables[env].table_name for env, (_, output) in TABLES.items()},
             "AlarmTopicArn": alerts.topic.topic_arn,
             "DashboardName": dashboard.dashboard.dashboard_name,
+            # on-failure queues (make redrive, make status): names fixed in cairn_tools/config.py
+            **{f"{name}FailedQueueUrl": p.failed_queue.queue_url for name, p in projections.items()},
+            **{f"{name}ParkedQueueUrl": p.parked_queue.queue_url for name, p in projections.items()},
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -49,4 +49,4 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics)
+    return consumer().handle(event, context, metrics, consumer="AccountsProjections")

@@ -321,6 +321,9 @@ def handler(event: dict, context: Any) -> dict:
             report = publisher().publish_records(records)
             subsegment.put_annotation("published", report.published)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
+    from cairn.projections.lag import batch_lag_seconds, emit_lag
+
+    emit_lag("Publisher", batch_lag_seconds(records), len(report.failed_sequence_numbers))
     if report.failed_streams:
         logger.warning("streams left for retry", extra={"streams": list(report.failed_streams)})
     logger.info("published", extra={"records": len(records), "entries": report.published})

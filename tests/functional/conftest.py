@@ -70,6 +70,7 @@ ROUTES = (
     "GET /health",
     "GET /openapi.json",
     "GET /ops/projections",
+    "POST /ops/snapshots",
 )
 PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json"})
 

@@ -547,6 +547,7 @@ class Documented:
     name: str
     unit: str
     emitted_by: str
+    dimensions: tuple[str, ...] = (DIMENSION,)
 
 
 def documented_conventions() -> tuple[str, str]:
@@ -567,7 +568,9 @@ def documented_metrics() -> list[Documented]:
         if len(cells) < 3 or not cells[0].startswith("`"):
             continue
         kind = re.split(r"[,(]", cells[2], maxsplit=1)[0].strip().lower()
-        rows.extend(Documented(name, cells[1], kind) for name in re.findall(r"`(\w+)`", cells[0]))
+        named = re.search(r"dimensions ((?:`\w+`(?:, )?)+)", cells[2])
+        dims = tuple(sorted(re.findall(r"`(\w+)`", named.group(1)))) if named else (DIMENSION,)
+        rows.extend(Documented(name, cells[1], kind, dims) for name in re.findall(r"`(\w+)`", cells[0]))
     assert {r.name for r in rows} == architecture_metrics(), "the table parser and cdk_helpers disagree"
     return rows
 
@@ -601,9 +604,9 @@ def test_every_documented_metric_is_emitted_as_documented(
             problems.append(f"{doc.name}: never emitted")
             continue
         for e in mine:
-            if (e.namespace, [d for d, _ in e.dimensions], e.unit) != (NAMESPACE, [DIMENSION], doc.unit):
+            if (e.namespace, tuple(d for d, _ in e.dimensions), e.unit) != (NAMESPACE, doc.dimensions, doc.unit):
                 problems.append(f"{doc.name} from {e.function}: {e.namespace} {dict(e.dimensions)} {e.unit}, "
-                                f"documented {NAMESPACE} [{DIMENSION}] {doc.unit}")
+                                f"documented {NAMESPACE} {list(doc.dimensions)} {doc.unit}")
         if not {e.function for e in mine} & EMITTERS[doc.emitted_by]:
             problems.append(f"{doc.name}: documented as emitted by {doc.emitted_by}, "
                             f"emitted by {sorted({e.function for e in mine})}")

@@ -89,7 +89,7 @@ def test_openapi_has_request_and_response_schemas(openapi: dict[str, Any]):
     for key, operation in ops.items():
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert success, key
-        if key.startswith("POST ") and key != "POST /orders" and key != "POST /accounts":
+        if key.startswith("POST ") and key not in ("POST /orders", "POST /accounts", "POST /ops/snapshots"):
             assert "409" in operation["responses"] and "412" in operation["responses"], key
             problem = operation["responses"]["409"]["content"]["application/problem+json"]["schema"]
             assert {"type", "title", "status"} <= set(problem["required"])
@@ -140,3 +140,33 @@ def test_projection_status_after_orders_and_accounts(
         assert entry["generation"] >= 1 and entry["lag_events"] == 0 and entry["parked_streams"] == 0
     assert (by_name["order_view"]["streams"], by_name["order_view"]["events_applied"]) == (1, 2)
     assert (by_name["account_view"]["streams"], by_name["account_view"]["events_applied"]) == (1, 1)
+
+
+def test_snapshot_on_demand(orders_api: Api, ops: Api):
+    from cairn_platform.snapshotter import CONTEXT_APPS, _runtime
+
+    order = orders_api.post("/orders", ORDER_BODY).json["order_id"]
+    orders_api.post(f"/orders/{order}/cancellation", {"reason": "r"})
+    assert ops.post("/ops/snapshots", {"stream_id": order}, user=None).is_problem(401, "unauthorized")
+    assert ops.post("/ops/snapshots", {"stream_id": order}, user="alice").is_problem(403, "forbidden")
+    reply = ops.post("/ops/snapshots", {"stream_id": order}, **STAFF)
+    assert reply.status == 202, reply.text
+    assert reply.json == {"stream_id": order, "version": 2}
+    runtime = _runtime("order")
+    stored = runtime.snapshots.get(order, runtime.decider.state_schema_version)
+    assert stored is not None and stored.version == 2 and set(CONTEXT_APPS) == {"order", "account"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"stream_id": "order-00000000-0000-0000-0000-000000000000"}, 404, "not-found"),
+        ({"stream_id": "widget-1"}, 404, "not-found"),
+        ({"stream_id": "../etc"}, 422, "validation-failed"),
+        ({"stream_id": 7}, 422, "validation-failed"),
+        ({}, 422, "validation-failed"),
+        ({"stream_id": "order-1", "extra": 1}, 422, "validation-failed"),
+    ],
+)
+def test_snapshot_of_bad_or_unknown_streams_is_a_problem(ops: Api, body, status, code):
+    assert ops.post("/ops/snapshots", body, **STAFF).is_problem(status, code)

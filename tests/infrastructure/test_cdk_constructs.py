@@ -203,7 +203,7 @@ def test_projection_event_source_mapping(stacks: Stacks) -> None:
 def test_projection_alarms(stacks: Stacks) -> None:
     alarms = stacks.projection.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateNumberOfMessagesVisible", "Errors", "IteratorAge", "StreamsParked"]
+    assert metrics == ["ApproximateNumberOfMessagesVisible", "Errors", "IteratorAge", "LagSeconds", "StreamsParked"]
     stacks.projection.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {"MetricName": "StreamsParked", "Namespace": "Cairn", "Dimensions": [{"Name": "service", "Value": "probe"}]},

@@ -145,7 +145,8 @@ def test_function_runtime_settings(synth: Synth) -> None:
         assert props["Architectures"] == ["arm64"], name
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert 128 <= props["MemorySize"] <= 3008, name
-        assert 3 < props["Timeout"] <= 60, name
+        # the daily snapshot sweep scans the store: the one long-running function
+        assert 3 < props["Timeout"] <= (900 if name == "ScheduledSnapshots" else 60), name
         assert props["Layers"] == [ref(layer_id)], name
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Cairn", name
@@ -180,15 +181,20 @@ ENV_BY_FUNCTION = {
     "AccountsQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE"},
     "OrdersProjections": {
         "EVENTS_TABLE", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "PARKED_QUEUE_URL",
+        "CAIRN_CONSUMER",
     },
-    "AccountsProjections": {"EVENTS_TABLE", "ACCOUNT_VIEW_TABLE", "PARKED_QUEUE_URL"},
-    "Snapshotter": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY", "PARKED_QUEUE_URL"},
-    "Publisher": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME", "PARKED_QUEUE_URL"},
+    "AccountsProjections": {"EVENTS_TABLE", "ACCOUNT_VIEW_TABLE", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "Snapshotter": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "Publisher": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "ScheduledSnapshots": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY"},
     "InventoryQueries": {"INVENTORY_TABLE"},
     "Inventory": {"INVENTORY_TABLE"},
     "NotificationsQueries": {"NOTIFICATIONS_TABLE"},
     "Notifications": {"NOTIFICATIONS_TABLE"},
-    "Ops": {"ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE"},
+    "Ops": {
+        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE",
+        "SNAPSHOT_BUCKET", "ORDERS_FAILED_QUEUE_URL", "ACCOUNTS_FAILED_QUEUE_URL",
+    },
     "Public": set(),
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
@@ -248,12 +254,15 @@ def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     assert 0 <= props["MaximumBatchingWindowInSeconds"] <= 5
     assert 0 <= props["MaximumRetryAttempts"] <= 100  # bounded (-1 would retry until expiry)
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86400
-    # on failure: the consumer's own parked queue, whose URL the function gets
+    # on failure: the consumer's own failed-batches queue (make redrive finds it in the outputs);
+    # parking notices go to another queue, whose URL the function gets
     destination = props["DestinationConfig"]["OnFailure"]["Destination"]
     queue_id = destination["Fn::GetAtt"][0]
     assert synth.resources[queue_id]["Type"] == "AWS::SQS::Queue"
     env = synth.resources[name]["Properties"]["Environment"]["Variables"]
-    assert env["PARKED_QUEUE_URL"] == ref(queue_id)
+    assert env["PARKED_QUEUE_URL"] != ref(queue_id)
+    assert synth.template["Outputs"][f"{name}FailedQueueUrl"]["Value"] == ref(queue_id)
+    assert env["CAIRN_CONSUMER"] == name
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
     assert patterns == [
         {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}
@@ -396,6 +405,10 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
+        if props["Principal"] == "events.amazonaws.com":  # the daily snapshot rule, and only it
+            assert props["FunctionName"] == get_att("ScheduledSnapshots", "Arn")
+            assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
+            continue
         assert props["Principal"] == "apigateway.amazonaws.com"
         assert ref(api_id) in props["SourceArn"]["Fn::Join"][1]
 
@@ -470,7 +483,7 @@ def test_alarms_cover_what_needs_a_human(synth: Synth) -> None:
     by_path = [path for path, entries in synth.metadata.items()
                for e in entries if e["type"] == "aws:cdk:logicalId" and path.endswith("Alarm/Resource")]
     for consumer in ("OrdersProjection", "AccountsProjection", "SnapshotterConsumer", "PublisherConsumer"):
-        for alarm in ("IteratorAgeAlarm", "ErrorsAlarm", "ParkedBatchesAlarm"):
+        for alarm in ("IteratorAgeAlarm", "ErrorsAlarm", "FailedBatchesAlarm"):
             assert f"/Cairn/{consumer}/{alarm}/Resource" in by_path
     for projection in ("OrdersProjection", "AccountsProjection"):
         assert f"/Cairn/{projection}/StreamsParkedAlarm/Resource" in by_path
