@@ -121,6 +121,9 @@ def process(
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from cairn.projections.kinesis import as_stream_event
+
+    event = dict(as_stream_event(event))  # DynamoDB Streams or Kinesis Data Streams for DynamoDB
     every = parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
     taken, failures = process(event.get("Records") or [], every)
     metrics.add_metric(name="SnapshotsTaken", unit=MetricUnit.Count, value=taken)
