@@ -48,8 +48,8 @@ def test_orders_and_accounts_from_kinesis_records_fold_to_the_store(harness):
     from cairn.projections.kinesis import handle_kinesis
 
     rng = random.Random(18)
-    order_ids = seed_orders(harness, rng, 30)
-    account_ids = seed_accounts(harness, rng, 15)
+    order_ids = seed_orders(harness, rng, 12)
+    account_ids = seed_accounts(harness, rng, 8)
     records = [r for r in harness.reader.new() if r["eventName"] == "INSERT"]
     orders = [r for r in records if stream_of(r).startswith("order-")]
     accounts = [r for r in records if stream_of(r).startswith("account-")]
