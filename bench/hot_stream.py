@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -54,8 +55,11 @@ class SerializedClient:
         return call
 
 
-def run_writers(writers: int, commands: int, seed: int) -> dict[str, float]:
-    """``writers`` threads, ``commands`` deposits in all, on one fresh stream; checked afterwards."""
+def run_writers(
+    writers: int, commands: int, seed: int, wrap: Callable[[Any], Any] | None = None
+) -> dict[str, float]:
+    """``writers`` threads, ``commands`` deposits in all, on one fresh stream; checked afterwards.
+    ``wrap`` wraps the DynamoDB client the writers use (tests: a client that loses a write)."""
     from accounts import domain
     from accounts.app import decider, registry
     from cairn.aws import client
@@ -66,11 +70,12 @@ def run_writers(writers: int, commands: int, seed: int) -> dict[str, float]:
     rng = random.Random(seed)
     lock = threading.Lock()
     ddb = SerializedClient(client("dynamodb"), lock)
+    writers_ddb = wrap(ddb) if wrap is not None else ddb
     s3 = SerializedClient(client("s3"), lock)
     stream_id = f"account-{uuid.UUID(int=rng.getrandbits(128))}"
 
     def runtime() -> Any:
-        store = DynamoDBEventStore(registry, ddb, EVENTS_TABLE, IDEMPOTENCY_TABLE)
+        store = DynamoDBEventStore(registry, writers_ddb, EVENTS_TABLE, IDEMPOTENCY_TABLE)
         return CommandRuntime(store, decider, S3SnapshotStore(s3, BUCKET), StateCache())
 
     runtime().handle(stream_id, domain.OpenAccount(account_id=stream_id, owner_id="alice", currency="USD"))

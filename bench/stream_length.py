@@ -180,7 +180,7 @@ def _command(domain: Any) -> Any:
     return domain.Deposit(amount=Decimal("1.00"))
 
 
-def measure_moto(lengths: tuple[int, ...], rng: random.Random) -> dict[str, dict[int, float]]:
+def measure_moto(lengths: tuple[int, ...], rng: random.Random, worst_phase: bool = True) -> dict[str, dict[int, float]]:
     """Calls, units and moto time of a cold and a warm command at each length (+ worst phase)."""
     from accounts import domain
     from accounts.app import decider, registry
@@ -236,6 +236,8 @@ def measure_moto(lengths: tuple[int, ...], rng: random.Random) -> dict[str, dict
         measure(-3, warm_id, 10)
         for length in lengths:
             measure(length, stream_id, length)
+        if not worst_phase:
+            return figures
         # the worst phase of the snapshot cycle: a tail of SNAPSHOT_EVERY - 1 events, on the
         # longest stream and on a stream that short (no snapshot)
         worst_long = (max(lengths) // SNAPSHOT_EVERY) * SNAPSHOT_EVERY + SNAPSHOT_EVERY - 1
@@ -288,11 +290,11 @@ def measure_memory(lengths: tuple[int, ...], rng: random.Random) -> dict[int, fl
     return out
 
 
-def run(lengths: tuple[int, ...] = LENGTHS) -> dict[str, float]:
+def run(lengths: tuple[int, ...] = LENGTHS, *, worst_phase: bool = True) -> dict[str, float]:
     rng = random.Random(20261205)
     base = lengths[0]
     gc.collect()
-    moto = measure_moto(lengths, rng)
+    moto = measure_moto(lengths, rng, worst_phase)
     memory = measure_memory(lengths, random.Random(20261205))
     gc.collect()
     results: dict[str, float] = {}
@@ -315,6 +317,8 @@ def run(lengths: tuple[int, ...] = LENGTHS) -> dict[str, float]:
             )
             results[f"cold_ms_memory_ratio_{tag}"] = memory[length] / memory[base]
             results[f"cold_ms_moto_ratio_{tag}"] = moto["cold_ms_moto"][length] / moto["cold_ms_moto"][base]
+    if not worst_phase:
+        return {k: round(v, 3) for k, v in results.items()}
     worst_long = moto["cold_rcu"][-1] + moto["cold_wcu"][-1]
     worst_short = moto["cold_rcu"][-2] + moto["cold_wcu"][-2]
     results["stream_len_worst_phase_cold_units"] = worst_long

@@ -13,6 +13,7 @@ from accounts import read_models as rm
 from accounts.app import STREAM_PREFIX, registry
 from cairn.events import EventEnvelope
 from cairn.projections import Projection, StreamConsumer, Writes
+from cairn.projections.kinesis import as_stream_event
 
 __all__ = ["PROJECTIONS", "TABLE_ENV", "AccountViewProjection", "handler"]
 
@@ -49,4 +50,5 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics, consumer="AccountsProjections")
+    # DynamoDB Streams or Kinesis records
+    return consumer().handle(as_stream_event(event), context, metrics, consumer="AccountsProjections")

@@ -312,7 +312,9 @@ def tracer() -> Any:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict, context: Any) -> dict:
-    records = event.get("Records", [])
+    from cairn.projections.kinesis import as_stream_event
+
+    records = as_stream_event(event).get("Records", [])  # DynamoDB Streams or Kinesis for DynamoDB
     xray = tracer()
     if xray is None:
         report = publisher().publish_records(records)

@@ -217,6 +217,9 @@ def scheduled_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from cairn.projections.kinesis import as_stream_event
+
+    event = dict(as_stream_event(event))  # DynamoDB Streams or Kinesis Data Streams for DynamoDB
     every = parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
     from cairn.projections.lag import batch_lag_seconds, emit_lag
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 
 from cairn.events import EventEnvelope
 from cairn.projections import Projection, StreamConsumer, Writes
+from cairn.projections.kinesis import as_stream_event
 from cairn.projections.layout import shard_of
 from orders import read_models as rm
 from orders.app import STREAM_PREFIX, registry
@@ -99,4 +100,5 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics, consumer="OrdersProjections")
+    # DynamoDB Streams or Kinesis records
+    return consumer().handle(as_stream_event(event), context, metrics, consumer="OrdersProjections")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -34,9 +36,52 @@ def test_hot_stream_loses_nothing_under_concurrent_writers() -> None:
     assert figures["hot_stream_w6_wcu_per_command"] >= 1
 
 
+class LosesTheThirdWrite:
+    """A DynamoDB client that acknowledges its third PutItem without writing it."""
+
+    def __init__(self, client: Any):
+        self._client = client
+        self.puts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "put_item":
+            return getattr(self._client, name)
+
+        def put_item(**kwargs: Any) -> Any:
+            self.puts += 1
+            return {} if self.puts == 3 else self._client.put_item(**kwargs)
+
+        return put_item
+
+
+def test_hot_stream_check_catches_a_lost_write() -> None:
+    from moto import mock_aws
+
+    from bench import hot_stream
+    from cairn.aws import client
+    from cairn.store.dynamodb import create_tables
+
+    with mock_aws():
+        create_tables(client("dynamodb"), hot_stream.EVENTS_TABLE, hot_stream.IDEMPOTENCY_TABLE, stream=False)
+        client("s3").create_bucket(Bucket=hot_stream.BUCKET)
+        figures = hot_stream.run_writers(1, 5, seed=1, wrap=LosesTheThirdWrite)
+    assert figures["acknowledged"] == 5 and figures["lost"] == 1
+
+
+def test_stream_length_sees_the_cost_grow_without_the_snapshot_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import stream_length
+
+    monkeypatch.setattr(stream_length, "SNAPSHOT_EVERY", 10_000)  # never snapshotted at these lengths
+    figures = stream_length.run(lengths=(10, 400), worst_phase=False)
+    # 400 events of ~340 B replayed on a cold load: ~34 RCU instead of 1
+    assert figures["cold_units_ratio_400"] > 10
+    assert figures["cold_calls_ratio_400"] == 1
+
+
 def test_scale_model_names_the_first_bottleneck_and_moves_it_when_a_limit_moves(monkeypatch: pytest.MonkeyPatch) -> None:
     from bench import scale_model
 
+    monkeypatch.setattr(scale_model, "HOT_KEYS", 10_000)  # the streams placed one by one (toy size)
     figures = scale_model.run(peaks=(10_000,))
     # classic Zipf over 10 M streams: the hottest stream hits its ceiling long before any quota
     assert figures["scale_10k_first_bottleneck_code"] == 1

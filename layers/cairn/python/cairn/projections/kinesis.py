@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["dynamodb_records", "handle_kinesis"]
+__all__ = ["as_stream_event", "dynamodb_records", "handle_kinesis", "is_kinesis_event", "kinesis_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,64 @@ def dynamodb_records(kinesis_records: Sequence[Mapping[str, Any]]) -> list[dict[
             }
         )
     return out
+
+
+def kinesis_record(
+    stream_record: Mapping[str, Any], *, sequence_number: str, table_name: str, stream_arn: str, shard: int = 0
+) -> dict[str, Any]:
+    """The inverse of :func:`dynamodb_records`: a DynamoDB Streams record as Kinesis Data Streams
+    for DynamoDB delivers the same change to Lambda (base64 JSON, partition key = the item's
+    ``stream_id``, ``ApproximateCreationDateTime`` in milliseconds). The local runtime needs this
+    to forward changes (moto does not replicate a table to Kinesis); tests use it to build events."""
+    body = dict(stream_record.get("dynamodb") or {})
+    body.pop("SequenceNumber", None)
+    body.pop("StreamViewType", None)
+    created = body.get("ApproximateCreationDateTime")
+    if isinstance(created, int | float):
+        body["ApproximateCreationDateTime"] = int(created * 1000)
+    else:
+        body.pop("ApproximateCreationDateTime", None)
+    change = {
+        "awsRegion": stream_record.get("awsRegion", "us-east-1"),
+        "eventID": stream_record.get("eventID"),
+        "eventName": stream_record.get("eventName"),
+        "userIdentity": None,
+        "recordFormat": "application/json",
+        "tableName": table_name,
+        "dynamodb": body,
+        "eventSource": "aws:dynamodb",
+    }
+    partition_key = (body.get("Keys") or {}).get("stream_id", {}).get("S", "")
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": partition_key,
+            "sequenceNumber": sequence_number,
+            "data": base64.b64encode(json.dumps(change, separators=(",", ":")).encode()).decode(),
+            "approximateArrivalTimestamp": (body.get("ApproximateCreationDateTime") or 0) / 1000,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"shardId-{shard:012d}:{sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "eventSourceARN": stream_arn,
+    }
+
+
+def is_kinesis_event(event: Mapping[str, Any]) -> bool:
+    records = event.get("Records") or []
+    return bool(records) and records[0].get("eventSource") == "aws:kinesis"
+
+
+def as_stream_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Lambda event from either source in the DynamoDB Streams shape: a Kinesis event is
+    converted (:func:`dynamodb_records`), a DynamoDB Streams event is returned as it is. A stream
+    consumer that starts with this runs unchanged on both sources, and its partial-batch response
+    (``itemIdentifier`` = ``dynamodb.SequenceNumber``) names the Kinesis record when the source is
+    Kinesis, which is what Lambda retries from."""
+    if not is_kinesis_event(event):
+        return event
+    return {**event, "Records": dynamodb_records(event["Records"])}
 
 
 def handle_kinesis(consumer: Any, event: Mapping[str, Any], metrics: Any = None) -> dict[str, Any]:
