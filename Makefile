@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -17,6 +17,7 @@ help:
 	@echo "make synth    cdk synth (cdk-nag enforced) into cdk.out/"
 	@echo "make bench    benchmarks -> bench/results.json"
 	@echo "make token USER=alice GROUPS=staff   a token for the local runtime"
+	@echo "make watch USER=alice  print alice's real-time updates (WebSocket) from make dev"
 	@echo "make rebuild PROJECTION=order_view | make audit PROJECTION=order_view"
 	@echo "make fuzz     schemathesis against the local /openapi.json"
 
@@ -59,6 +60,10 @@ bench: setup
 
 token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
+
+# Real-time updates of a user's streams from the running `make dev` (WebSocket; docs/realtime.md).
+watch: $(STAMP)
+	@$(PY) -m local.watch --user "$(or $(USER),alice)" --groups "$(GROUPS)" $(if $(STREAM),--subscribe $(STREAM))
 
 rebuild: $(STAMP)
 	$(PY) -m cairn_tools.rebuild $(PROJECTION) $(ARGS)

@@ -195,7 +195,8 @@ class WebSocketApi:
         quiet = logging.getLogger("cairn.local.websocket.server")
         quiet.setLevel(logging.WARNING)
         async with serve(self._session, host, port, process_request=self._handshake, logger=quiet,
-                         max_size=MAX_FRAME, ping_interval=None, server_header="CairnLocal") as server:
+                         max_size=MAX_FRAME, ping_interval=None, server_header="CairnLocal",
+                         open_timeout=35) as server:  # authorizer + $connect: up to 29 s each on AWS
             sock = next(iter(server.sockets))
             self.host, self.port = sock.getsockname()[:2]
             started.set()
