@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -104,11 +105,15 @@ class Pusher:
         active_generation: Callable[[str], int],
         *,
         clock: Callable[[], float] = time.time,
+        parallel_posts: int = 8,
     ):
         self.connections = connections
         self.sockets = sockets
         self.active_generation = active_generation
         self.clock = clock
+        # One stream's fan-out is posted concurrently (each post is a network round trip);
+        # streams stay sequential, so a connection still sees one stream's versions in order.
+        self._pool = ThreadPoolExecutor(max_workers=parallel_posts, thread_name_prefix="push")
 
     def handle(self, records: Iterable[dict[str, Any]], remaining_ms: Callable[[], float] = lambda: 1e9) -> PushReport:
         report = PushReport()
@@ -123,11 +128,9 @@ class Pusher:
                 report.stale += 1
                 continue
             gone = []
-            for connection_id in sorted(targets):
-                if remaining_ms() < MIN_REMAINING_MS:
-                    report.failed += 1
-                    continue
-                outcome = self.sockets.post(connection_id, message)
+            ordered = sorted(targets)
+            outcomes = list(self._pool.map(partial(self._post, message=message, remaining_ms=remaining_ms), ordered))
+            for connection_id, outcome in zip(ordered, outcomes, strict=True):
                 if outcome is Outcome.SENT:
                     report.sent += 1
                 elif outcome is Outcome.GONE:
@@ -141,6 +144,11 @@ class Pusher:
                     report.delays_ms.append(age)
             self.connections.remove_all(gone)
         return report
+
+    def _post(self, connection_id: str, *, message: dict[str, Any], remaining_ms: Callable[[], float]) -> Outcome:
+        if remaining_ms() < MIN_REMAINING_MS:
+            return Outcome.FAILED  # no time left: counted; the Lambda must not time out mid-batch
+        return self.sockets.post(connection_id, message)
 
 
 
