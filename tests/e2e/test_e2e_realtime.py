@@ -96,3 +96,20 @@ def test_bad_messages_get_an_error_and_the_connection_stays(cairn: Cairn, staff:
         assert status == 200
         pushed = next_message(sock)
         assert (pushed["order_id"], pushed["version"], pushed["status"]) == (order_id, 2, "PAID")
+
+
+def test_account_updates_reach_the_owner(cairn: Cairn) -> None:
+    dave = cairn.token("rt-dave")
+    with ws(cairn, dave) as sock:
+        status, _, opened = cairn.request("POST", "/accounts", {"currency": "USD"}, dave)
+        assert status == 201, opened
+        account_id = opened["account_id"]
+        status, _, deposited = cairn.request("POST", f"/accounts/{account_id}/deposits", {"amount": "12.50"}, dave)
+        assert status == 200, deposited
+        seen: list[dict[str, Any]] = []
+        while not seen or seen[-1]["version"] < 2:
+            message = next_message(sock)
+            assert message["type"] == "account.updated" and message["account_id"] == account_id, message
+            seen.append(message)
+        assert seen[-1]["balance"] == "12.50"
+        assert [m["version"] for m in seen] == sorted({m["version"] for m in seen})

@@ -49,6 +49,7 @@ def test_routes_go_to_their_functions_and_only_connect_is_authorized(synth: Synt
     # $default answers on the socket (two-way); the others do not
     responses = _of_api(synth, "AWS::ApiGatewayV2::RouteResponse").values()
     assert [r["RouteId"] for r in responses] == [ref(routes["$default"][0])]
+    assert routes["$default"][1]["RouteResponseSelectionExpression"] == "$default"
 
 
 def test_authorizer_checks_the_pool_and_the_client(synth: Synth) -> None:

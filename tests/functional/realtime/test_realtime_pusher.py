@@ -278,3 +278,15 @@ def test_bad_messages_get_an_error_answer(raw: str, code: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         parse_client_message(raw)
     assert caught.value.code == code
+
+
+def test_account_updates_carry_the_balance() -> None:
+    from realtime.messages import owner_of, update_message
+
+    view = {"account_id": "account-1", "owner_id": "alice", "currency": "USD", "balance": "12.50",
+            "version": 4, "updated_at": "2026-12-05T00:00:04.000Z"}
+    assert update_message("account-1", 4, view) == {
+        "type": "account.updated", "account_id": "account-1", "version": 4, "balance": "12.50",
+        "occurred_at": "2026-12-05T00:00:04.000Z"}
+    assert owner_of("account-1", view) == "alice"
+    assert update_message("payment-1", 1, view) is None  # not a stream clients follow
