@@ -62,7 +62,8 @@ _STATUS_BY_EVENT = {
 }
 
 
-_PAYMENT_OUTCOMES = frozenset({"PaymentProcessed", "PaymentFailed"})
+# the payment outcome, or a cancellation (after which no outcome is applied to the order)
+_PAYMENT_OUTCOMES = frozenset({"PaymentProcessed", "PaymentFailed", "OrderCancelled"})
 
 
 class InvalidCursorError(ValueError):

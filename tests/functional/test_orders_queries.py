@@ -72,6 +72,12 @@ def test_order_view_shows_pending_payment_until_its_outcome(
     order_projector.run()
     reply = orders_queries.get(f"/orders/{with_token}")
     assert (reply.headers["x-cairn-source"], reply.json["pending"]) == ("read-model", [])
+    # a cancelled order will not get a payment outcome: nothing is pending any more
+    cancelled = create(orders_api, body={**ORDER_BODY, "payment_token": "tok_visa"})
+    answer = orders_api.post(f"/orders/{cancelled}/cancellation", {"reason": "changed my mind"}, user="alice")
+    assert (answer.status, answer.json["pending"]) == (200, [])
+    order_projector.run()
+    assert orders_queries.get(f"/orders/{cancelled}").json["pending"] == []
 
 
 def test_read_your_writes_falls_back_to_the_event_store_when_the_view_lags(
