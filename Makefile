@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -20,6 +20,7 @@ help:
 	@echo "make synth    cdk synth (cdk-nag enforced) into cdk.out/"
 	@echo "make bench    benchmarks -> bench/results.json"
 	@echo "make token USER=alice GROUPS=staff   a token for the local runtime"
+	@echo "make watch USER=alice  print alice's real-time updates (WebSocket) from make dev"
 	@echo "make rebuild PROJECTION=order_view | make audit PROJECTION=order_view"
 	@echo "make status | make redrive [PROJECTION=...] | make snapshot STREAM=order-...   (docs/ops.md)"
 	@echo "make ops-help  every ops command: python -m cairn_tools <command> --help"
@@ -74,6 +75,10 @@ bench-scale: setup
 
 token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
+
+# Real-time updates of a user's streams from the running `make dev` (WebSocket; docs/realtime.md).
+watch: $(STAMP)
+	@$(PY) -m local.watch --user "$(or $(USER),alice)" --groups "$(GROUPS)" $(if $(STREAM),--subscribe $(STREAM))
 
 rebuild: $(STAMP)
 	$(PY) -m cairn_tools rebuild $(PROJECTION) $(ARGS)

@@ -24,6 +24,7 @@ SUITES = [
     "hot_stream",
     "scale_model",
     "local_endurance",
+    "realtime",
 ]
 
 

@@ -29,6 +29,7 @@ from local.cloud import LocalCloud, MotoChaos, MotoServer
 from local.esm import StreamChaos, Timing, build_mappings
 from local.lambdas import FunctionSpec, LambdaService
 from local.template import ACCOUNT_ID, REGION, Template, TemplateError
+from local.websocket import WebSocketApi, localize_jwks
 
 __all__ = ["LocalRuntime", "RuntimeOptions", "function_specs"]
 
@@ -250,6 +251,7 @@ class LocalRuntime:
         self.issuer: JwtIssuer | None = None
         self.mappings: list[Any] = []
         self.rules: RuleTargets | None = None
+        self.websocket: WebSocketApi | None = None
         self.stream_chaos = StreamChaos(
             shuffle=self.options.shuffle, shards=self.options.shards,
             duplicate=self.options.duplicate, seed=self.options.seed,
@@ -292,6 +294,7 @@ class LocalRuntime:
 
         specs = function_specs(self.template, endpoint=endpoint, base_url=self.base_url,
                                state_dir=self.state_dir, warn=self.warn)
+        localize_jwks(specs, self.base_url)
         repo_paths = sorted({Path(s.code_dir) for s in specs} | {Path(p) for s in specs for p in s.layers})
         self.lambdas = LambdaService(
             specs,
@@ -320,6 +323,11 @@ class LocalRuntime:
             self.moto.middleware.put_events_observers.append(self.rules.on_put_events)
             self.rules.start()
 
+        self.websocket = WebSocketApi.from_template(self.template, self.lambdas)
+        if self.websocket is not None:
+            ws_port = int(os.environ.get("CAIRN_WS_PORT", opts.port + 1 if opts.port else 0))
+            self.websocket.start(opts.host, ws_port)
+
         self._write_outputs()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
@@ -328,6 +336,8 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        if self.websocket is not None:
+            self.websocket.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -357,6 +367,8 @@ class LocalRuntime:
             outputs[key] = _localize_urls(str(value), api_ids, self.base_url).rstrip("/") \
                 if isinstance(value, str) and "execute-api" in value else value
         outputs["ApiUrl"] = self.base_url
+        if self.websocket is not None:
+            outputs["WsUrl"] = self.websocket.url
         outputs["AwsEndpointUrl"] = self.moto.endpoint
         outputs.setdefault("Region", REGION)
         outputs.setdefault("AccountId", ACCOUNT_ID)
@@ -381,6 +393,8 @@ class LocalRuntime:
                 return HttpResponse.json(404, {"message": "Not Found"}), None
             data, ctype = found
             return HttpResponse(200, [("Content-Type", ctype), ("Cache-Control", "max-age=3600")], data), None
+        if self.websocket is not None and (managed := self.websocket.management(req)) is not None:
+            return managed, None
         if self.api is None:
             return HttpResponse.json(404, {"message": "Not Found (the template has no HTTP API)"}), None
         return self.api.handle(req)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +28,7 @@ from cdk_app.constructs import (
     Projection,
     PythonLayer,
     ReadModelTable,
+    Realtime,
     Route,
     SnapshotSchedule,
 )
@@ -141,6 +143,8 @@ TABLES = {
 }
 # Tables whose consumers write expiring dedupe records.
 TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
+# View tables whose commits are pushed over the WebSocket API: stream prefix -> env var.
+PUSHED_VIEWS = {"order-": "ORDER_VIEW_TABLE", "account-": "ACCOUNT_VIEW_TABLE"}
 
 _CODE_EXCLUDES = [
     "**/__pycache__",
@@ -195,7 +199,10 @@ class CairnStack(Stack):
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
         tables = {
-            env: ReadModelTable(self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env)).table
+            env: ReadModelTable(
+                self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env),
+                stream=dynamodb.StreamViewType.NEW_IMAGE if env in PUSHED_VIEWS.values() else None,
+            ).table
             for env, (cid, _) in TABLES.items()
         }
         bus = EventBus(self, "IntegrationEvents", source="cairn.orders", alerts=alerts)
@@ -347,6 +354,20 @@ class CairnStack(Stack):
         if notifications_email_from:
             self._enable_notification_email(fns["Notifications"], http, notifications_email_from)
 
+        # -- real-time updates (WebSocket) ------------------------------------------------------------
+        realtime = Realtime(
+            self,
+            "Realtime",
+            code=code,
+            layers=[layer.layer],
+            user_pool=http.user_pool,
+            user_pool_client=http.client,
+            view_tables={prefix: tables[env] for prefix, env in PUSHED_VIEWS.items()},
+            alerts=alerts,
+            log_retention=log_retention,
+        )
+        self.realtime = realtime
+
         # -- alarms not owned by a construct, dashboard ---------------------------------------------
         alerts.alarm(
             self,
@@ -375,14 +396,18 @@ class CairnStack(Stack):
                 "Events": store.events_table,
                 "Idempotency": store.idempotency_table,
                 **{cid: tables[env] for env, (cid, _) in TABLES.items()},
+                "Connections": realtime.connections,
             },
-            functions=fns,
+            functions={**fns, **realtime.functions},
             alarms=list(alerts.alarms),
         )
+        dashboard.dashboard.add_widgets(*realtime.widgets())
 
         # -- outputs (names fixed: docs/deploy.md and the local runtime use them) ----------------
         outputs = {
             "ApiUrl": http.url,
+            "WsUrl": realtime.url,
+            "ConnectionsTableName": realtime.connections.table_name,
             "UserPoolId": http.user_pool.user_pool_id,
             "UserPoolClientId": http.client.user_pool_client_id,
             "EventsTableName": store.events_table.table_name,

@@ -67,6 +67,7 @@ class OrderView(_Open):
     created_at: str
     updated_at: str
     tracking: str | None
+    pending: list[str] = Field(default_factory=list, description='asynchronous work not yet applied: ["payment"]')
     timeline: list[Step]
 
 

@@ -55,6 +55,7 @@ EMITTERS = {
     "projections": frozenset({"OrdersProjections", "AccountsProjections"}),
     "snapshotter": frozenset({"Snapshotter"}),
     "publisher": frozenset({"Publisher"}),
+    "pusher": frozenset({"WsPusher"}),
 }
 CORRUPT_DATA = '{"payment_id": 42'  # no event model decodes this: a poison record
 
@@ -448,6 +449,39 @@ def projection_scenario(world: World, function: str, poison_stream: str) -> None
     assert world.total(function, "StreamsParked", mark) >= 1
 
 
+def pusher_scenario(world: World) -> None:
+    """The order views committed above, pushed to their owners: one open connection, one gone
+    (410), one whose push fails (500), through the management API over HTTP."""
+    from tests.functional.realtime.management_stub import ManagementStub
+
+    spec = world.specs["WsPusher"]
+    table = spec.environment["CONNECTIONS_TABLE"]
+    records = world.new_stream_records("WsPusher")
+    owners = {
+        r["dynamodb"]["NewImage"]["state"]["M"][field]["S"]
+        for r in records
+        for field in ("customer_id", "owner_id")
+        if field in r["dynamodb"]["NewImage"].get("state", {}).get("M", {})
+    }
+    assert owners, "no view commits reached the pusher's stream"
+    dynamodb = world.client("dynamodb")
+    with ManagementStub() as stub:
+        spec.environment["WS_MANAGEMENT_ENDPOINT"] = stub.endpoint
+        for owner in owners:
+            for kind in ("open", "gone", "broken"):
+                dynamodb.put_item(TableName=table, Item={
+                    "connection_id": {"S": f"{kind}-{owner}"}, "sk": {"S": "conn"}, "user": {"S": owner},
+                    "staff": {"BOOL": False}, "connected_at": {"N": "1700000000"},
+                    "expires_at": {"N": "1700007500"},
+                })
+            stub.connect(f"open-{owner}", f"broken-{owner}")
+            stub.broken.add(f"broken-{owner}")
+        mark = len(world.emissions)
+        assert world.deliver("WsPusher", records) == []
+    for name in ("PushesSent", "PushesFailed", "ConnectionsGone", "PushDelay"):
+        assert world.total("WsPusher", name, mark) > 0, name
+
+
 @pytest.fixture(scope="module")
 def template_path() -> Path:
     """The local runtime's synth (cached in .local/cdk.out while cdk_app is unchanged)."""
@@ -476,6 +510,7 @@ def emissions(template_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         snapshot_scenario(world)
         projection_scenario(world, "OrdersProjections", ids["poison_order"])
         projection_scenario(world, "AccountsProjections", ids["poison_account"])
+        pusher_scenario(world)
     finally:
         world.close()
     return world.emissions

@@ -37,6 +37,7 @@ def test_create_order(orders_api: Api):
     body = reply.json
     assert re.fullmatch(f"order-{UUID}", body["order_id"])
     assert body["version"] == 1 and body["status"] == "CREATED" and body["total"] == ORDER_TOTAL
+    assert body["pending"] == ["payment"]  # the payment service works on it: wait for a push
     assert reply.headers["location"] == f"/orders/{body['order_id']}"
     assert reply.headers["etag"] == '"1"'
     assert reply.headers["x-correlation-id"] == "corr-123"
@@ -152,12 +153,26 @@ def test_unknown_route_is_404_and_wrong_method_405(orders_api: Api):
     assert reply.headers["allow"] == "POST"
 
 
+def test_an_order_without_a_token_has_nothing_pending(orders_api: Api):
+    reply = orders_api.post("/orders", ORDER_BODY)
+    assert (reply.status, reply.json["pending"]) == (201, [])
+
+
+def test_pending_payment_ends_with_the_payment_outcome(orders_api: Api):
+    reply = orders_api.post("/orders", {**ORDER_BODY, "payment_token": "tok_visa"})
+    order_id = reply.json["order_id"]
+    assert reply.json["pending"] == ["payment"]
+    paid = pay(orders_api, order_id)
+    assert (paid.json["status"], paid.json["pending"]) == ("PAID", [])
+
+
 # -- payment / shipment / delivery (staff) -----------------------------------------------------
 def test_full_lifecycle_with_versions_and_etags(orders_api: Api):
     order_id = create(orders_api)
     paid = pay(orders_api, order_id)
     assert paid.status == 200
-    assert paid.json == {"order_id": order_id, "version": 2, "status": "PAID", "total": ORDER_TOTAL, "currency": "USD"}
+    assert paid.json == {"order_id": order_id, "version": 2, "status": "PAID", "total": ORDER_TOTAL, "currency": "USD",
+                         "pending": []}
     assert paid.headers["etag"] == '"2"'
     shipped = orders_api.post(f"/orders/{order_id}/shipment", {"tracking": "ABC123"}, **STAFF)
     assert (shipped.status, shipped.json["status"], shipped.json["version"]) == (200, "SHIPPED", 3)

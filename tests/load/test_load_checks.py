@@ -114,8 +114,9 @@ def test_importtime_parsing_keeps_depth_and_cumulative_time() -> None:
 def test_every_handler_of_the_conventions_page_is_measured() -> None:
     modules = imports.handler_modules()
     assert {"orders.api", "orders.queries", "orders.projections", "accounts.api", "payments.handler",
-            "cairn_platform.ops", "cairn_platform.public", "cairn_platform.snapshotter", "cairn_platform.publisher"} <= set(modules)
-    assert len(modules) == 15
+            "cairn_platform.ops", "cairn_platform.public", "cairn_platform.snapshotter", "cairn_platform.publisher",
+            "realtime.authorizer", "realtime.pusher"} <= set(modules)
+    assert len(modules) == 17
 
 
 def test_import_measurements_see_only_what_a_deployed_function_sees(tmp_path) -> None:

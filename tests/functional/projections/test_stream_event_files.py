@@ -55,6 +55,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "created_at": "2026-11-25T23:59:58.120Z",
             "updated_at": "2026-11-27T14:02:31.007Z",
             "tracking": "1Z999AA10123456784",
+            "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-25T23:59:58.120Z"},
                 {"type": "PaymentProcessed", "version": 2, "occurred_at": "2026-11-26T00:00:01.450Z"},
@@ -73,6 +74,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "created_at": "2026-11-26T10:00:00.000Z",
             "updated_at": "2026-11-26T11:30:00.000Z",
             "tracking": None,
+            "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-26T10:00:00.000Z"},
                 {"type": "PaymentProcessed", "version": 2, "occurred_at": "2026-11-26T10:05:00.000Z"},
