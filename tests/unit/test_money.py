@@ -125,3 +125,27 @@ def test_json_schemas_say_what_is_checked() -> None:
     stored = WithEventMoney.model_json_schema()["properties"]["amount"]
     assert stored["type"] == "string" and stored["pattern"] == MONEY_PATTERN and "maxLength" not in stored
     assert WithEventMoney(amount="19.9").model_dump_json() == WithMoney(amount="19.9").model_dump_json() == '{"amount":"19.90"}'
+
+
+def test_plain_text_refuses_exactly_control_format_and_separator_characters() -> None:
+    """The explicit ranges of PLAIN_TEXT_PATTERN are the Cc/Cf/Zl/Zp categories, for pydantic-core
+    (which validates requests) and Python's re (schemathesis) alike; cairn.http uses the same."""
+    import sys
+    import unicodedata
+
+    from pydantic import TypeAdapter
+
+    from cairn.http.headers import PLAIN_TEXT_PATTERN as HEADER_PATTERN
+    from kernel.money import PLAIN_TEXT_CATEGORIES, PLAIN_TEXT_PATTERN, PlainText
+
+    assert HEADER_PATTERN == PLAIN_TEXT_PATTERN
+    plain = TypeAdapter(PlainText)
+    python = re.compile(PLAIN_TEXT_PATTERN)
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) != "Cs"]
+    refused = [ch for ch in chars if unicodedata.category(ch) in PLAIN_TEXT_CATEGORIES]
+    allowed = "".join(ch for ch in chars if unicodedata.category(ch) not in PLAIN_TEXT_CATEGORIES)
+    assert plain.validate_python(allowed) == allowed and python.match(allowed)
+    for ch in refused:
+        assert python.match(f"a{ch}b") is None, hex(ord(ch))
+        with pytest.raises(ValidationError):
+            plain.validate_python(f"a{ch}b")
