@@ -29,9 +29,15 @@ from cairn.http.service import _loads
         ("[staff]", {"staff"}),
         ("[staff admin]", {"staff", "admin"}),
         ("staff", {"staff"}),
-        ('["staff","admin"]', {"staff", "admin"}),
-        ("staff,admin", {"staff", "admin"}),
         (["staff", "admin"], {"staff", "admin"}),
+        # issue 17, defect 7: commas, quotes and brackets are legal in Cognito group names
+        ("[ops,staff]", {"ops,staff"}),
+        ("ops,staff", {"ops,staff"}),
+        ('["staff","admin"]', {'"staff","admin"'}),
+        ('["staff" admin]', {'"staff"', "admin"}),
+        ("[[staff] admin]", {"[staff]", "admin"}),
+        ("[staff] [ops]", {"staff]", "[ops"}),
+        (["ops,staff"], {"ops,staff"}),
         ("[]", set()),
         ("", set()),
         (None, set()),
@@ -39,6 +45,12 @@ from cairn.http.service import _loads
 )
 def test_groups_in_every_shape(value, expected):
     assert parse_groups(value) == expected
+
+
+@pytest.mark.parametrize("groups", ["[ops,staff]", '["staff"]', "[staff,]", "[ops;staff]", "[(staff)]", "['staff']", "[Staff]"])
+def test_a_group_that_merely_contains_staff_is_not_staff(groups):
+    event = {"requestContext": {"authorizer": {"jwt": {"claims": {"sub": "u-1", "cognito:groups": groups}}}}}
+    assert not principal_of(event).is_staff
 
 
 def test_principal_from_http_api_claims():
