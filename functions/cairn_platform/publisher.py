@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.commands import Decider
 from cairn.events import EventEnvelope
+from cairn.retry import full_jitter
 from cairn.snapshots import SnapshotError, SnapshotStore
 from cairn.store import EventStore
 from integration import IntegrationEvent
@@ -242,7 +242,7 @@ class Publisher:
                 logger.error("giving up on %d entries of %s after %d attempts", len(pending), sorted(streams), attempt)
                 return published, streams
             if pending:
-                self._sleep(random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1))))
+                self._sleep(full_jitter(attempt, self.base_delay, self.max_delay))
         return published, set()
 
 

@@ -110,7 +110,7 @@ def process(
     records: Sequence[Mapping[str, Any]], every: Mapping[str, int], runtime_for: Any = _runtime
 ) -> tuple[int, dict[str, SnapshotFailedError]]:
     """Take the due snapshots; returns (snapshots taken, failures by sequence number)."""
-    from cairn.projections.engine import is_transient
+    from cairn.retry import is_transient
 
     taken = 0
     failures: dict[str, SnapshotFailedError] = {}

@@ -537,7 +537,9 @@ def test_metrics_are_emf_in_the_cairn_namespace(orders_api: Api, capsys: pytest.
     assert record["CommandLatency"][0] > 0
 
 
-def test_every_log_line_carries_the_correlation_id(orders_api: Api):
+def test_every_access_and_rejection_line_of_the_http_service_carries_the_correlation_id(orders_api: Api):
+    """Scope: the lines of the service's own Powertools logger (access log, rejections). Lines of
+    other loggers (the runtime's stdlib ``logging``) are not checked here."""
     from orders.api import service
 
     with captured_logs(service) as lines:

@@ -18,7 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from kernel.money import MAX_AMOUNT, MONEY_PATTERN, EventMoney, Money, money_str, parse_money_text
+from kernel.money import (
+    MAX_AMOUNT,
+    MAX_MONEY_CHARS,
+    MONEY_PATTERN,
+    EventMoney,
+    Money,
+    money_str,
+    parse_money_text,
+)
 from tests.budget import examples
 
 DOCUMENTED = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")  # API.md, ASCII digits only
@@ -36,6 +44,7 @@ money_like = st.one_of(
     st.text(),
     st.text(alphabet="0123456789.-+eE ,_\n\t\u0660\u0661\u0662\u0969\uff11", max_size=20),
     st.from_regex(r"\A-?[0-9]{1,14}(\.[0-9]{0,3})?\Z"),
+    st.from_regex(r"\A-?0{0,12}[0-9]{1,4}(\.[0-9]{1,2})?\Z"),  # leading zeros around the length limit
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
 )
 json_values = st.one_of(
@@ -62,7 +71,7 @@ def test_money_text_is_total_and_exactly_the_documented_form(text: str) -> None:
         amount = parse_money_text(text)
     except ValueError:
         amount = None  # any other exception fails the test: that was the 500
-    expected = DOCUMENTED.fullmatch(text) is not None and abs(Decimal(text)) <= MAX_AMOUNT
+    expected = len(text) <= MAX_MONEY_CHARS and DOCUMENTED.fullmatch(text) is not None and abs(Decimal(text)) <= MAX_AMOUNT
     assert (amount is not None) == expected, text
     if amount is not None:
         assert amount == Decimal(text) and money_str(amount) == str(amount)
@@ -73,8 +82,8 @@ def test_money_text_is_total_and_exactly_the_documented_form(text: str) -> None:
 def test_any_json_value_is_a_money_or_a_validation_error(value: Any) -> None:
     document = json.dumps({"amount": value})
     money = accepted(WithMoney, document)  # raises anything but ValidationError -> the test fails
-    assert (money is not None) == (isinstance(value, str) and DOCUMENTED.fullmatch(value) is not None
-                                   and abs(Decimal(value)) <= MAX_AMOUNT)
+    assert (money is not None) == (isinstance(value, str) and len(value) <= MAX_MONEY_CHARS
+                                   and DOCUMENTED.fullmatch(value) is not None and abs(Decimal(value)) <= MAX_AMOUNT)
     # the Python path (how Powertools validates a parsed body) agrees with the JSON path
     try:
         python = WithMoney.model_validate({"amount": value}).amount
@@ -125,3 +134,27 @@ def test_json_schemas_say_what_is_checked() -> None:
     stored = WithEventMoney.model_json_schema()["properties"]["amount"]
     assert stored["type"] == "string" and stored["pattern"] == MONEY_PATTERN and "maxLength" not in stored
     assert WithEventMoney(amount="19.9").model_dump_json() == WithMoney(amount="19.9").model_dump_json() == '{"amount":"19.90"}'
+
+
+def test_plain_text_refuses_exactly_control_format_and_separator_characters() -> None:
+    """The explicit ranges of PLAIN_TEXT_PATTERN are the Cc/Cf/Zl/Zp categories, for pydantic-core
+    (which validates requests) and Python's re (schemathesis) alike; cairn.http uses the same."""
+    import sys
+    import unicodedata
+
+    from pydantic import TypeAdapter
+
+    from cairn.http.headers import PLAIN_TEXT_PATTERN as HEADER_PATTERN
+    from kernel.money import PLAIN_TEXT_CATEGORIES, PLAIN_TEXT_PATTERN, PlainText
+
+    assert HEADER_PATTERN == PLAIN_TEXT_PATTERN
+    plain = TypeAdapter(PlainText)
+    python = re.compile(PLAIN_TEXT_PATTERN)
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) != "Cs"]
+    refused = [ch for ch in chars if unicodedata.category(ch) in PLAIN_TEXT_CATEGORIES]
+    allowed = "".join(ch for ch in chars if unicodedata.category(ch) not in PLAIN_TEXT_CATEGORIES)
+    assert plain.validate_python(allowed) == allowed and python.match(allowed)
+    for ch in refused:
+        assert python.match(f"a{ch}b") is None, hex(ord(ch))
+        with pytest.raises(ValidationError):
+            plain.validate_python(f"a{ch}b")

@@ -11,7 +11,6 @@ transient and says nothing about versions).
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from cairn.commands.cache import StateCache
 from cairn.commands.decider import Decider
 from cairn.events import EventEnvelope, EventMetadata, NewEvent, utc_now_iso
+from cairn.retry import full_jitter
 from cairn.snapshots import Snapshot, SnapshotError, SnapshotStore
 from cairn.store import (
     AnchorMismatchError,
@@ -336,8 +336,7 @@ class CommandRuntime(Generic[S]):
         return CommandResult(record.stream_id, record.last_version, None, (), True, record.answer, 0)
 
     def _backoff(self, attempt: int) -> None:
-        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        self._sleep(random.uniform(0, cap))  # full jitter
+        self._sleep(full_jitter(attempt, self.base_delay, self.max_delay))
 
     # -- snapshots ----------------------------------------------------------------------------
     def take_snapshot(self, stream_id: str) -> Snapshot | None:

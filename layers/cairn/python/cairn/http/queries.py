@@ -166,7 +166,12 @@ def state_as_of(
     at: str | None,
     visible: Callable[[Any], bool],
 ) -> tuple[int, Any, str | None]:
-    """Time travel: (version reached, state, last occurred_at) as of exactly one of version or at."""
+    """Time travel: (version reached, state, last occurred_at) as of exactly one of version or at.
+
+    Every 404 is the same problem with the same detail — no such entity, another user's, not
+    yet created at that instant, no such version — so the answer never tells a caller whether
+    someone else's entity exists (or since when).
+    """
     from cairn.commands import StreamNotFoundError
 
     at = instant(at)
@@ -174,9 +179,9 @@ def state_as_of(
     try:
         reached, state, last_at = runtime.state_at(stream_id, up_to_version=version, up_to_time=at)
     except StreamNotFoundError:
-        raise not_found(f"{entity} did not exist then") from None
+        raise not_found(f"{entity} not found") from None
     if not visible(state) or (version is not None and reached < version):
-        raise not_found(f"{entity} has no version {version}" if version is not None else f"{entity} not found")
+        raise not_found(f"{entity} not found")
     return reached, state, last_at
 
 
