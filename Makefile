@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean redrive snapshot ops-help
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean redrive snapshot ops-help chromium
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -34,10 +34,18 @@ $(NODE_STAMP): package.json
 
 setup: $(STAMP) $(NODE_STAMP)
 
+# Headless Chromium for the page tests (Debian package), installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing chromium (headless page tests)"; \
+	    { apt-get install -y chromium || sudo apt-get install -y chromium; } >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; } || \
+	    echo "warning: could not install chromium; the page tests will fail"; }
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: setup lint
+test: setup lint chromium
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -29,6 +29,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.events import utc_now_iso
+from cairn.logs import structured
 
 __all__ = [
     "CONTEXT_APPS",
@@ -43,7 +44,7 @@ __all__ = [
     "stream_heads",
 ]
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 # aggregate type (stream id prefix) -> the context's composition root (exposes ``runtime()``)
