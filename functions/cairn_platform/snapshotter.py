@@ -171,6 +171,7 @@ def snapshot_grown(
     *,
     time_left: Any = lambda: 1e9,
     reserve_seconds: float = 30.0,
+    progress: Any = None,
 ) -> dict[str, int]:
     """Snapshot every stream whose head is past its last snapshot; the counts (``taken``,
     ``current``, ``failed``, ``left`` when the time ran out)."""
@@ -193,6 +194,9 @@ def snapshot_grown(
         except Exception:
             counts["failed"] += 1
             logger.exception("scheduled snapshot failed", extra={"stream_id": stream_id})
+        finally:
+            if progress is not None:
+                progress(index + 1, len(ordered), counts)
     return counts
 
 
