@@ -261,6 +261,7 @@ class LocalRuntime:
         from local.metrics import MetricStore
 
         self.metrics = MetricStore()  # EMF + observed AWS metrics, for /_local/dashboard
+        self._sampling = threading.Event()  # set: stop sampling queue depths
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -325,6 +326,7 @@ class LocalRuntime:
             self.rules.start()
 
         self._write_outputs()
+        threading.Thread(target=self._sample_forever, name="queue-depths", daemon=True).start()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
         self.started_at = time.time()
@@ -332,6 +334,7 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        self._sampling.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -445,6 +448,13 @@ class LocalRuntime:
         return HttpResponse.json(404, {"message": "Not Found"})
 
     # -- introspection and control ------------------------------------------------------------
+
+    def _sample_forever(self, every: float = 30.0) -> None:
+        while not self._sampling.wait(every):
+            try:
+                self.sample_queues()
+            except Exception as exc:  # the dashboard's data only: never take the runtime down
+                log.debug("sampling queue depths failed: %s", exc)
 
     def sample_queues(self) -> None:
         """AWS/SQS ApproximateNumberOfMessagesVisible of the template's queues, now (moto has no
