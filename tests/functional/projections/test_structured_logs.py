@@ -75,7 +75,7 @@ def test_library_and_context_loggers_carry_the_correlation_id(captured, monkeypa
 
     stdout, everything = captured
     monkeypatch.setenv("LOG_LEVEL", "INFO")
-    logger = structured(Logger(service="probe"))
+    logger = structured(Logger(service="probe"), force=True)
     restore = redirect(logger, stdout)
     try:
         logger.set_correlation_id("cid-123")
@@ -113,7 +113,7 @@ def test_a_projection_batch_logs_its_park_as_structured_lines(harness, captured,
 
     # as in the OrdersProjections process, where orders.projections is the one module routing them
     # (this test process imported other functions' modules too, each routing to its own logger)
-    structured(projections.logger)
+    structured(projections.logger, force=True)
     restore = redirect(projections.logger, stdout)
     try:
         for _ in range(3):  # attempts, then parked
@@ -138,3 +138,16 @@ class _Context:
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OrdersProjections"
     aws_request_id = "req-1"
+
+
+def test_the_first_routing_wins(monkeypatch):
+    """The handler module routes first; a module imported later (Ops builds /openapi.json from every
+    HTTP module) does not take the library's lines to its own service."""
+    from aws_lambda_powertools import Logger
+
+    from cairn.logs import structured
+
+    first = structured(Logger(service="first-service"), force=True)
+    structured(Logger(service="later-service"))
+    assert logging.getLogger("cairn").handlers == [first.registered_handler]
+    assert logging.getLogger("orders").handlers == [first.registered_handler]
