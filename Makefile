@@ -87,7 +87,7 @@ redrive: $(STAMP)
 	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
 
 snapshot: $(STAMP)
-	@test -n "$(STREAM)" || { echo "usage: make snapshot STREAM=order-..." >&2; exit 2; }
+	@test -n "$(STREAM)$(ARGS)" || { echo "usage: make snapshot STREAM=order-... (or ARGS=--grown)" >&2; exit 2; }
 	$(PY) -m cairn_tools snapshot $(STREAM) $(ARGS)
 
 ops-help: $(STAMP)
