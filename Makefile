@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help chromium
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -43,6 +43,9 @@ $(CHROMIUM): $(STAMP)
 	touch $@
 
 setup: $(STAMP) $(NODE_STAMP)
+
+# Headless Chromium for the page tests (Debian package), installed when missing.
+chromium: $(CHROMIUM)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -102,7 +105,7 @@ redrive: $(STAMP)
 	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
 
 snapshot: $(STAMP)
-	@test -n "$(STREAM)" || { echo "usage: make snapshot STREAM=order-..." >&2; exit 2; }
+	@test -n "$(STREAM)$(ARGS)" || { echo "usage: make snapshot STREAM=order-... (or ARGS=--grown)" >&2; exit 2; }
 	$(PY) -m cairn_tools snapshot $(STREAM) $(ARGS)
 
 ops-help: $(STAMP)

@@ -50,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         every = snapshotter.parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
         kinds = [k for k in every if k in snapshotter.CONTEXT_APPS]
         heads = snapshotter.stream_heads(client("dynamodb"), os.environ["EVENTS_TABLE"], kinds)
-        counts = snapshotter.snapshot_grown(heads)
+        from cairn_tools.progress import CountBar
+
+        bar = CountBar("snapshot --grown", unit="streams")
+        counts = snapshotter.snapshot_grown(
+            heads, progress=lambda done, total, c: bar.update(done, total, f"{c['taken']:,} taken")
+        )
+        bar.close(len(heads) - counts["left"], len(heads), f"{counts['taken']:,} taken")
         emit(args, [{"streams": len(heads), **counts}], ("streams", "taken", "current", "failed", "left"), key="sweeps")
         return 1 if counts["failed"] else 0
     rows = []

@@ -286,6 +286,9 @@ class FunctionPool:
                 }) from exc
             env.used += 1
             keep = env
+            if reply.get("emf") and self.service.metrics is not None:
+                for line in reply["emf"]:
+                    self.service.metrics.ingest_emf(line)
             if "error" in reply:
                 self.errors += 1
                 raise FunctionError(reply["error"])
@@ -334,6 +337,7 @@ class LambdaService:
     ):
         self.pools: dict[str, FunctionPool] = {}
         self._by_key: dict[str, FunctionPool] = {}
+        self.metrics: Any = None  # local.metrics.MetricStore: EMF and AWS/Lambda metrics (dashboard)
         self.log_dir = log_dir
         self.echo_logs = echo_logs
         self.max_concurrency = max_concurrency
@@ -367,7 +371,12 @@ class LambdaService:
         return pool
 
     def invoke(self, key: str, event: Any, *, chaos: bool = True) -> InvokeResult:
-        return self.get(key).invoke(event, chaos=chaos)
+        pool = self.get(key)
+        if self.metrics is None:
+            return pool.invoke(event, chaos=chaos)
+        from local.metrics import observe_invoke
+
+        return observe_invoke(self.metrics, pool.spec.name, event, lambda: pool.invoke(event, chaos=chaos))
 
     def chaos_throttle(self) -> bool:
         if self.throttle_probability <= 0:

@@ -260,6 +260,10 @@ class LocalRuntime:
         self._http_thread: threading.Thread | None = None
         self.outputs: dict[str, Any] = {}
         self.started_at = 0.0
+        from local.metrics import MetricStore
+
+        self.metrics = MetricStore()  # EMF + observed AWS metrics, for /_local/dashboard
+        self._sampling = threading.Event()  # set: stop sampling queue depths
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -304,6 +308,7 @@ class LocalRuntime:
             throttle_probability=opts.lambda_throttle,
             watch_paths=repo_paths,
         )
+        self.lambdas.metrics = self.metrics
         self.lambdas.start()
 
         def issuer_factory(iss: str, aud: str) -> JwtIssuer:
@@ -329,6 +334,7 @@ class LocalRuntime:
             self.websocket.start(opts.host, ws_port)
 
         self._write_outputs()
+        threading.Thread(target=self._sample_forever, name="queue-depths", daemon=True).start()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
         self.started_at = time.time()
@@ -338,6 +344,7 @@ class LocalRuntime:
     def stop(self) -> None:
         if self.websocket is not None:
             self.websocket.stop()
+        self._sampling.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -397,7 +404,13 @@ class LocalRuntime:
             return managed, None
         if self.api is None:
             return HttpResponse.json(404, {"message": "Not Found (the template has no HTTP API)"}), None
-        return self.api.handle(req)
+        started = time.perf_counter()
+        response, route = self.api.handle(req)
+        from local.metrics import observe_request
+
+        for api in self.template.of_type("AWS::ApiGatewayV2::Api")[:1]:
+            observe_request(self.metrics, str(api.ref), response.status, (time.perf_counter() - started) * 1000)
+        return response, route
 
     def _local(self, req: HttpRequest) -> HttpResponse:
         path, method = req.raw_path, req.method.upper()
@@ -424,6 +437,22 @@ class LocalRuntime:
         if path == "/_local/jwks.json" and method == "GET":
             assert self.issuer is not None
             return HttpResponse.json(200, self.issuer.jwks())
+        if path in ("/_local/dashboard", "/_local/dashboard/") and method == "GET":
+            from local.dashboard import PAGE
+
+            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                                PAGE.encode())
+        if path.startswith("/_local/dashboard/data") and method == "GET":
+            from local.metrics import dashboard_model
+
+            self.sample_queues()
+            minutes = 60
+            if "minutes=" in (req.raw_query or ""):
+                try:
+                    minutes = max(5, min(180, int(req.raw_query.split("minutes=", 1)[1].split("&", 1)[0])))
+                except ValueError:
+                    pass
+            return HttpResponse.json(200, dashboard_model(self.template, self.metrics, minutes))
         if path == "/_local/status" and method == "GET":
             return HttpResponse.json(200, self.status())
         if path == "/_local/chaos" and method in ("GET", "POST"):
@@ -433,6 +462,34 @@ class LocalRuntime:
         return HttpResponse.json(404, {"message": "Not Found"})
 
     # -- introspection and control ------------------------------------------------------------
+
+    def _sample_forever(self, every: float = 30.0) -> None:
+        while not self._sampling.wait(every):
+            try:
+                self.sample_queues()
+            except Exception as exc:  # the dashboard's data only: never take the runtime down
+                log.debug("sampling queue depths failed: %s", exc)
+
+    def sample_queues(self) -> None:
+        """AWS/SQS ApproximateNumberOfMessagesVisible of the template's queues, now (moto has no
+        CloudWatch metrics; sampled when the dashboard asks, at most every 10 seconds)."""
+        now = time.time()
+        if self.moto is None or now - getattr(self, "_queues_sampled", 0.0) < 10:
+            return
+        self._queues_sampled = now
+        from local.cloud import aws_client
+
+        sqs = aws_client("sqs", self.moto.endpoint)
+        for queue in self.template.of_type("AWS::SQS::Queue"):
+            try:
+                name = str(self.template.resolve({"Fn::GetAtt": [queue.logical_id, "QueueName"]}))
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            except Exception:  # not provisioned locally
+                continue
+            self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name},
+                             int(attributes.get("ApproximateNumberOfMessages", 0)))
 
     def idle(self) -> bool:
         """True when every mapping has delivered all it read and every queue is drained."""

@@ -25,6 +25,7 @@ from cdk_app.constructs import (
     EventBus,
     EventStore,
     HttpService,
+    OpsAlarms,
     Projection,
     PythonLayer,
     ReadModelTable,
@@ -385,6 +386,8 @@ class CairnStack(Stack):
             datapoints_to_alarm=2,
             description="Appends to the events table are being throttled",
         )
+        OpsAlarms(self, "OpsAlarms", alerts=alerts, command_services=["orders", "accounts", "payments"],
+                  events_table=store.events_table)
         dashboard = Dashboard(
             self,
             "Dashboard",

@@ -37,12 +37,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.commands import Decider
 from cairn.events import EventEnvelope
+from cairn.logs import structured
 from cairn.retry import full_jitter
 from cairn.snapshots import SnapshotError, SnapshotStore
 from cairn.store import EventStore
 from integration import IntegrationEvent
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics()
 _tracer: Any = None
 
@@ -192,7 +193,8 @@ class Publisher:
                 events = self.integration_events(batch.stream_id, min(batch.versions), max(batch.versions))
                 pending.extend((batch.stream_id, self.entry(e)) for e in events)
             except Exception:
-                logger.exception("cannot build integration events for %s", batch.stream_id)
+                logger.exception("cannot build integration events for %s", batch.stream_id,
+                                 extra={"stream_id": batch.stream_id})
                 failed.add(batch.stream_id)
         published, unsent = self.put_all(pending)
         failed.update(unsent)

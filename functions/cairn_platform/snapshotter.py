@@ -29,6 +29,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.events import utc_now_iso
+from cairn.logs import structured
 
 __all__ = [
     "CONTEXT_APPS",
@@ -43,7 +44,7 @@ __all__ = [
     "stream_heads",
 ]
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 # aggregate type (stream id prefix) -> the context's composition root (exposes ``runtime()``)
@@ -170,6 +171,7 @@ def snapshot_grown(
     *,
     time_left: Any = lambda: 1e9,
     reserve_seconds: float = 30.0,
+    progress: Any = None,
 ) -> dict[str, int]:
     """Snapshot every stream whose head is past its last snapshot; the counts (``taken``,
     ``current``, ``failed``, ``left`` when the time ran out)."""
@@ -192,6 +194,9 @@ def snapshot_grown(
         except Exception:
             counts["failed"] += 1
             logger.exception("scheduled snapshot failed", extra={"stream_id": stream_id})
+        finally:
+            if progress is not None:
+                progress(index + 1, len(ordered), counts)
     return counts
 
 

@@ -95,9 +95,11 @@ class SqsConsumer:
         from aws_lambda_powertools import Logger, Metrics
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+        from cairn.logs import structured
+
         self.accepts = accepts
         self.handle = handle
-        self.logger = Logger()
+        self.logger = structured(Logger())  # the contexts' own loggers through it too
         self.metrics = Metrics()
         self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self._tracer: Any = None

@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 
 from cairn.events import EventEnvelope
+from cairn.logs import structured
 from cairn.projections import Projection, StreamConsumer, Writes
 from cairn.projections.kinesis import as_stream_event
 from cairn.projections.layout import shard_of
@@ -82,7 +83,7 @@ class AnalyticsProjection(Projection):
 PROJECTIONS: tuple[Projection, ...] = (OrderViewProjection(), UserOrdersProjection(), AnalyticsProjection())
 TABLE_ENV = {rm.ORDER_VIEW: "ORDER_VIEW_TABLE", rm.USER_ORDERS: "USER_ORDERS_TABLE", rm.ANALYTICS: "ANALYTICS_TABLE"}
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 

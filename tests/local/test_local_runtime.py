@@ -250,6 +250,12 @@ def test_poison_record_is_retried_then_sent_to_the_on_failure_destination(runtim
     assert info["streamArn"] == runtime.template.resources["EventsTable"].attributes["StreamArn"]
     assert set(info) == {"shardId", "startSequenceNumber", "endSequenceNumber", "approximateArrivalOfFirstRecord",
                          "approximateArrivalOfLastRecord", "batchSize", "streamArn"}
+    # the range is readable back from the stream's real shard: what `make redrive` does with it
+    from cairn_tools.redrive import BatchInfo, read_range
+    from local.cloud import aws_client
+
+    streams = aws_client("dynamodbstreams", runtime.outputs["Fixture"]["AwsEndpointUrl"])
+    assert read_range(streams, BatchInfo.parse(messages[0]["Body"]), ["item-"]) == {"item-p": [2]}
     # The stream moved on: the record before the poison one and the next one are processed.
     client.json("POST", "/streams/item-p/events", {"data": "after"}, token=token)
     ddb = _ddb(runtime)

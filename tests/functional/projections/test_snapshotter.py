@@ -172,5 +172,7 @@ def test_snapshot_cli(harness, snapshotter, snapshot_bucket, capsys):
     assert main(["snapshot", "widget-9"]) == 1
     assert "widget-9" in capsys.readouterr().out
     assert main(["snapshot", "--grown", "--json"]) == 0
-    [sweep] = json.loads(capsys.readouterr().out)["sweeps"]
+    captured = capsys.readouterr()
+    [sweep] = json.loads(captured.out)["sweeps"]
     assert sweep["taken"] == 1 and sweep["current"] == 1
+    assert "snapshot --grown [" in captured.err and "2/2 streams" in captured.err

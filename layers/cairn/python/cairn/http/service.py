@@ -33,6 +33,7 @@ from cairn.http import problems
 from cairn.http.auth import Principal, principal_of
 from cairn.http.headers import correlation_id as correlation_id_of
 from cairn.http.problems import ProblemError
+from cairn.logs import structured
 from cairn.retry import is_transient
 
 MAX_BODY_BYTES = 64 * 1024
@@ -106,7 +107,7 @@ class HttpService:
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or name
         self.authenticated = authenticated
         self.max_body_bytes = max_body_bytes
-        self.logger = Logger(service=self.service)
+        self.logger = structured(Logger(service=self.service))  # library loggers too (cairn.logs)
         self.metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Cairn", service=self.service)
         self.tracer: Any = None
         if tracing_enabled():

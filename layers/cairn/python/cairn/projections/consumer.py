@@ -156,7 +156,14 @@ class StreamConsumer:
                 if current is None or outcome.failed_version < current[0]:
                     failed_at[stream_id] = (outcome.failed_version, message)
                 log = logger.info if outcome.transient else logger.warning
-                log("%s failed at %s@%d: %s", engine.name, stream_id, outcome.failed_version, message)
+                failed_event = batches[stream_id].events.get(outcome.failed_version) if stream_id in batches else None
+                log(
+                    "%s failed at %s@%d: %s", engine.name, stream_id, outcome.failed_version, message,
+                    extra={
+                        "stream_id": stream_id, "projection": engine.name, "version": outcome.failed_version,
+                        "correlation_id": getattr(getattr(failed_event, "metadata", None), "correlation_id", None),
+                    },
+                )
             report.events_behind = max(report.events_behind, behind)
         failures: dict[str, StreamFailedError] = {}
         for stream_id, (version, message) in failed_at.items():

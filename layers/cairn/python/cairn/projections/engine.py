@@ -363,6 +363,7 @@ class ProjectionEngine:
                     logger.error(
                         "%s: parked %s at version %d after %d attempts: %s",
                         self.name, stream_id, failure.version, attempts, failure.error,
+                        extra={"stream_id": stream_id, "projection": self.name, "version": failure.version},
                     )
                     return out
             except Exception as exc:  # could not count or park: plain retry
