@@ -51,8 +51,9 @@ def test_runtime_provided_packages_are_not_shipped(layer_site: Path) -> None:
     for module in ("boto3", "botocore", "s3transfer", "urllib3", "dateutil"):
         assert not (layer_site / module).exists(), module
     assert not list(layer_site.glob("botocore-*.dist-info"))
-    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk", "jmespath"):
+    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "jmespath"):
         assert (layer_site / module).is_dir(), module
+    assert not (layer_site / "aws_xray_sdk").exists()  # tracing is Lambda's (docs/decisions.md)
 
 
 def test_layer_holds_layers_cairn_python_as_in_the_repository(layer_site: Path) -> None:
