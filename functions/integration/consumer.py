@@ -121,10 +121,15 @@ class SqsConsumer:
     def _handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import process_partial_response
 
+        from cairn.deadline import deadline_of
+
         try:
-            return process_partial_response(
-                event=event, record_handler=self.record_handler, processor=self.processor, context=context
-            )
+            # every AWS call of the batch is budgeted to end before Lambda's timeout: a record
+            # whose call is refused fails alone and goes back to the queue (cairn.aws)
+            with deadline_of(context):
+                return process_partial_response(
+                    event=event, record_handler=self.record_handler, processor=self.processor, context=context
+                )
         finally:
             if self.metrics.metric_set:
                 self.metrics.flush_metrics()
