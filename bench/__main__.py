@@ -18,6 +18,7 @@ SUITES = [
     "projection_calls",
     "side_by_side",
     "imports",
+    "cold_start",
     "load",
     "cost",
     "stream_length",

@@ -45,7 +45,6 @@ from integration import IntegrationEvent
 
 logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics()
-_tracer: Any = None
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents limit (sum of entry sizes)
@@ -299,31 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def tracer() -> Any:
-    """Powertools' X-Ray tracer, built only when tracing is on (it imports the X-Ray SDK, ~0.3 s)."""
-    global _tracer
-    from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
-
-    if _tracer is None and not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-        from aws_lambda_powertools import Tracer
-
-        _tracer = Tracer()
-    return _tracer
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict, context: Any) -> dict:
     from cairn.projections.kinesis import as_stream_event
 
     records = as_stream_event(event).get("Records", [])  # DynamoDB Streams or Kinesis for DynamoDB
-    xray = tracer()
-    if xray is None:
-        report = publisher().publish_records(records)
-    else:
-        with xray.provider.in_subsegment("## publish") as subsegment:
-            report = publisher().publish_records(records)
-            subsegment.put_annotation("published", report.published)
+    report = publisher().publish_records(records)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
     from cairn.projections.lag import batch_lag_seconds, emit_lag
 

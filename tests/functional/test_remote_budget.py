@@ -88,3 +88,19 @@ def test_a_hanging_event_store_answers_503_before_the_lambda_timeout(
     assert response["statusCode"] == 503, response
     assert "Retry-After" in response["headers"] or "retry-after" in response["headers"]
     assert context.get_remaining_time_in_millis() > 0, f"took {elapsed:.1f} s: Lambda would have killed it"
+
+
+def test_queue_consumers_run_their_records_under_the_invocation_deadline(monkeypatch: pytest.MonkeyPatch):
+    """The SQS consumers (payments, inventory, notifications) budget their AWS calls too."""
+    from cairn.deadline import remaining_seconds
+    from integration.consumer import SqsConsumer
+
+    seen: list[float | None] = []
+    consumer = SqsConsumer(frozenset(), lambda event: None)
+    monkeypatch.setattr(consumer, "record_handler", lambda record: seen.append(remaining_seconds()))
+    record = {"messageId": "m-1", "body": "{}", "receiptHandle": "r", "attributes": {}, "messageAttributes": {},
+              "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+              "awsRegion": "us-east-1"}
+    consumer.handler({"Records": [record]}, ShortContext(remaining_ms=5_000))
+    assert len(seen) == 1 and seen[0] is not None and 3.5 < seen[0] <= 4.5
+    assert remaining_seconds() is None  # the deadline ends with the invocation

@@ -71,8 +71,9 @@ def test_the_sdk_the_functions_run_with_is_the_one_the_tests_pin(layer_site: Pat
         assert (layer_site / distribution / "__init__.py").is_file(), distribution
         assert _shipped_version(layer_site, distribution) == tested[distribution], distribution
         assert _pins(repo / "layers" / "requirements.txt")[distribution] == tested[distribution]
-    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk", "jmespath", "s3transfer"):
+    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "jmespath", "s3transfer"):
         assert (layer_site / module).is_dir(), module
+    assert not (layer_site / "aws_xray_sdk").exists()  # tracing is Lambda's (docs/decisions.md)
 
 
 # (service, operation, request members) the code calls (the store, snapshots, projections, tools)

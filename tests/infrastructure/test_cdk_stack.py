@@ -440,7 +440,7 @@ def test_user_pool_and_client(synth: Synth, template) -> None:
         "AWS::Cognito::UserPoolClient",
         {
             "GenerateSecret": False,
-            "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"]),
+            "ExplicitAuthFlows": Match.array_with(["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]),
             "AllowedOAuthFlowsUserPoolClient": False,
         },
     )

@@ -32,6 +32,7 @@ __all__ = [
     "DEADLINE_RESERVE_SECONDS",
     "SNAPSHOT_READ_CONFIG",
     "DeadlineExceededError",
+    "LazyClient",
     "client",
     "deadline",
     "deadline_of",
@@ -84,24 +85,44 @@ def _guard(config: Config):
 
     return before_send
 
-_loader_lock = threading.Lock()
-_loader: Any = None
+_lock = threading.RLock()
+_session: Any = None
+_session_handlers = -1
 
 
-def _new_session() -> boto3.session.Session:
-    """A fresh session per client, sharing one model loader.
+def _shared_session() -> boto3.session.Session:
+    """One session per process (made under a lock), remade if botocore's built-in handlers changed.
 
-    Fresh: boto3's shared default session is not safe to create from several threads, and a
-    cached session keeps the event handlers that existed when it was made (moto registers its
-    own at import). Shared loader: parsing service models is the slow part of making a client.
+    Shared: a session registers ~500 built-in handlers and copies them into every client; making
+    one per client cost about a third of a cold invocation's client set-up (bench/cold_start.py).
+    Remade when ``BUILTIN_HANDLERS`` grew: a session keeps the handlers that existed when it was
+    made, and moto registers its own at import (tests). Clients are created under the lock
+    (sessions are not thread-safe); the clients themselves are.
     """
-    global _loader
-    with _loader_lock:
-        if _loader is None:
-            _loader = create_loader()
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _loader)
-    return boto3.session.Session(botocore_session=core)
+    global _session, _session_handlers
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    if _session is None or _session_handlers != len(BUILTIN_HANDLERS):
+        core = botocore.session.get_session()
+        core.register_component("data_loader", create_loader())
+        _session = boto3.session.Session(botocore_session=core)
+        _session_handlers = len(BUILTIN_HANDLERS)
+    return _session
+
+
+class LazyClient:
+    """A client made on first use: for a client a path may never need (the snapshot writer of a
+    command runtime), so a cold start does not pay for it."""
+
+    def __init__(self, service_name: str, **kwargs: Any) -> None:
+        self._args = (service_name, kwargs)
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            service_name, kwargs = self._args
+            self._client = client(service_name, **kwargs)
+        return getattr(self._client, name)
 
 
 def endpoint_url_for(service_name: str) -> str | None:
@@ -130,13 +151,14 @@ def client(
         mode = "disabled"
     if mode:
         merged = merged.merge(Config(account_id_endpoint_mode=mode))
-    factory = session or _new_session()
-    made = factory.client(
-        service_name,
-        config=merged,
-        endpoint_url=endpoint,
-        region_name=region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        **kwargs,
-    )
+    with _lock:
+        factory = session or _shared_session()
+        made = factory.client(
+            service_name,
+            config=merged,
+            endpoint_url=endpoint,
+            region_name=region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+            **kwargs,
+        )
     made.meta.events.register("before-send", _guard(made.meta.config))
     return made

@@ -26,7 +26,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from cairn.deadline import deadline_of
 from cairn.http import problems
@@ -88,17 +87,6 @@ def transient_failure(exc: BaseException) -> bool:
     return is_transient(exc)
 
 
-def tracing_enabled() -> bool:
-    """Powertools' own rule: off when disabled by env, outside Lambda, or under SAM local.
-
-    Checked before building a Tracer because the Tracer imports the X-Ray SDK (~100 ms), which a
-    process that will not trace should not pay for.
-    """
-    if resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-        return False
-    return bool(os.getenv("AWS_LAMBDA_FUNCTION_NAME")) and not os.getenv("AWS_SAM_LOCAL")
-
-
 class HttpService:
     """A resolver with Cairn's conventions. ``authenticated``: every route needs a caller."""
 
@@ -109,11 +97,6 @@ class HttpService:
         self.max_body_bytes = max_body_bytes
         self.logger = structured(Logger(service=self.service))  # library loggers too (cairn.logs)
         self.metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Cairn", service=self.service)
-        self.tracer: Any = None
-        if tracing_enabled():
-            from aws_lambda_powertools import Tracer
-
-            self.tracer = Tracer(service=self.service)
         self.app = APIGatewayHttpResolver(
             enable_validation=True,
             response_validation_error_http_code=500,
@@ -196,12 +179,7 @@ class HttpService:
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         # every AWS call below is budgeted to finish before Lambda would kill the invocation
         with deadline_of(context):
-            if self.tracer is None:
-                return self._handle(event, context)
-            with self.tracer.provider.in_subsegment("## handler") as subsegment:
-                subsegment.put_annotation("ColdStart", self._cold)
-                subsegment.put_annotation("Service", self.service)
-                return self._handle(event, context)
+            return self._handle(event, context)
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -392,4 +370,4 @@ def _public_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": [p for p in e.get("loc", ())], "msg": str(e.get("msg") or e.get("type") or "invalid")} for e in errors]
 
 
-__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "tracing_enabled", "transient_failure"]
+__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "transient_failure"]
