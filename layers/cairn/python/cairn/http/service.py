@@ -59,6 +59,7 @@ TRANSIENT_EXCEPTIONS = frozenset(
         "RetriesExhaustedError",  # cairn.commands: writers kept winning the race
         "DeadlineExceededError",  # cairn.aws: no time left in the invocation for another attempt
         "EventStoreError",  # cairn.store: a transaction cancelled for a transient reason
+        "KeyServiceUnavailableError",  # cairn.privacy: KMS or the keys table throttled/unreachable
     }
 )
 
