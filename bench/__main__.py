@@ -25,6 +25,7 @@ SUITES = [
     "scale_model",
     "local_endurance",
     "realtime",
+    "privacy",
 ]
 
 
