@@ -7,6 +7,7 @@ from cdk_app.constructs.event_store import EVENT_MUTATIONS, EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, RUNTIME, CairnFunction
 from cdk_app.constructs.http_service import HttpService, Route
 from cdk_app.constructs.layer import PythonLayer
+from cdk_app.constructs.privacy import PersonalDataKeys
 from cdk_app.constructs.projection import Projection, stream_filters
 from cdk_app.constructs.realtime import Realtime
 from cdk_app.constructs.snapshot_schedule import SnapshotSchedule
@@ -21,6 +22,7 @@ __all__ = [
     "EventStore",
     "HttpService",
     "METRICS_NAMESPACE",
+    "PersonalDataKeys",
     "Projection",
     "PythonLayer",
     "RUNTIME",

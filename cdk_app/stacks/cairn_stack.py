@@ -25,6 +25,7 @@ from cdk_app.constructs import (
     EventBus,
     EventStore,
     HttpService,
+    PersonalDataKeys,
     Projection,
     PythonLayer,
     ReadModelTable,
@@ -198,6 +199,8 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
+        # issue 12: the KMS key + keys table of crypto-shredding; granted to nobody until wired
+        self.personal_data = PersonalDataKeys(self, "PersonalData")
         tables = {
             env: ReadModelTable(
                 self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env),
