@@ -84,3 +84,31 @@ class TestDynamoDBKeyStore(KeyStoreContract):
         call_log.attach(keys.client)
         keys.get("user-1")
         assert call_log.calls == ["GetItem"]
+
+
+class _StaleReads(DynamoDBKeyStore):
+    """Its first read is stale: another instance changed the item just after it."""
+
+    def __init__(self, client: Any, table: str, stale: Any) -> None:
+        super().__init__(client, table)
+        self.stale: list[Any] = [stale]
+
+    def get(self, subject: str) -> WrappedKey | Tombstone | None:
+        return self.stale.pop() if self.stale else super().get(subject)
+
+
+def test_dynamodb_erase_decides_again_when_the_key_changed_meanwhile(dynamodb_client: Any) -> None:
+    create_keys_table(dynamodb_client, "cairn-keys")
+    DynamoDBKeyStore(dynamodb_client, "cairn-keys").put_if_absent(KEY)
+    stale = _StaleReads(dynamodb_client, "cairn-keys", None)  # read "no key", but KEY is there
+    tomb = stale.erase("user-1", erased_at="2026-02-01T00:00:00.000Z", erased_by="user-1")
+    assert tomb.erased_key_id == "kid-1"  # the key that was really there is the one destroyed
+    assert stale.get("user-1") == tomb
+
+
+def test_dynamodb_put_decides_again_when_erased_meanwhile(dynamodb_client: Any) -> None:
+    create_keys_table(dynamodb_client, "cairn-keys")
+    plain = DynamoDBKeyStore(dynamodb_client, "cairn-keys")
+    plain.erase("user-1", erased_at="2026-02-01T00:00:00.000Z", erased_by="user-1")
+    fresh = WrappedKey("user-1", "kid-2", b"fresh", "2026-02-02T00:00:00.000Z")
+    assert plain.put_if_absent(fresh) == fresh  # a tombstone never blocks a new key

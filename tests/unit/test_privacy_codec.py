@@ -256,3 +256,24 @@ def test_a_refusal_is_not_transient(codec: PersonalDataCodec) -> None:
     with pytest.raises(KeyUnwrapError) as raised:
         down.open(sealed(codec), stream_id=STREAM, fields=FIELDS)
     assert not transient_failure(raised.value)
+
+
+class _RacedKeyStore(InMemoryKeyStore):
+    """Another instance stores its key between this one's read and its write."""
+
+    def __init__(self, rival: WrappedKey) -> None:
+        super().__init__()
+        self.rival = rival
+
+    def put_if_absent(self, key: WrappedKey) -> WrappedKey:
+        super().put_if_absent(self.rival)
+        return super().put_if_absent(key)
+
+
+def test_racing_first_writers_share_one_key(kms: KmsKeyWrapper, clock: Clock) -> None:
+    _, rival_wrapped = kms.generate("user-1")
+    keys = _RacedKeyStore(WrappedKey("user-1", "rival-kid", rival_wrapped, "2026-01-01T00:00:00.000Z"))
+    codec = PersonalDataCodec(keys, kms, clock=clock)
+    stored = sealed(codec)
+    assert stored["email"]["kid"] == "rival-kid"  # sealed under the key that won, not its own
+    assert PersonalDataCodec(keys, kms, clock=clock).open(stored, stream_id=STREAM, fields=FIELDS) == PAYLOAD
