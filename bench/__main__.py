@@ -26,6 +26,7 @@ SUITES = [
     "scale_model",
     "local_endurance",
     "realtime",
+    "privacy",
 ]
 
 

@@ -8,6 +8,7 @@ from cdk_app.constructs.function import METRICS_NAMESPACE, RUNTIME, CairnFunctio
 from cdk_app.constructs.http_service import HttpService, Route
 from cdk_app.constructs.layer import PythonLayer
 from cdk_app.constructs.ops_alarms import OpsAlarms
+from cdk_app.constructs.privacy import PersonalDataKeys
 from cdk_app.constructs.projection import Projection, stream_filters
 from cdk_app.constructs.realtime import Realtime
 from cdk_app.constructs.snapshot_schedule import SnapshotSchedule
@@ -23,6 +24,7 @@ __all__ = [
     "HttpService",
     "METRICS_NAMESPACE",
     "OpsAlarms",
+    "PersonalDataKeys",
     "Projection",
     "PythonLayer",
     "RUNTIME",

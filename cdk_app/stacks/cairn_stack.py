@@ -26,6 +26,7 @@ from cdk_app.constructs import (
     EventStore,
     HttpService,
     OpsAlarms,
+    PersonalDataKeys,
     Projection,
     PythonLayer,
     ReadModelTable,
@@ -220,6 +221,8 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
+        # issue 12: the KMS key + keys table of crypto-shredding; granted to nobody until wired
+        self.personal_data = PersonalDataKeys(self, "PersonalData")
         tables = {
             env: ReadModelTable(
                 self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env),

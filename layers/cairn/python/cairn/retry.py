@@ -54,6 +54,7 @@ TRANSIENT_EXCEPTIONS = frozenset(
         "TransactionConflictError",  # cairn.store: DynamoDB's TransactionConflict on an unmoved stream
         "TransientProjectionError",  # cairn.projections
         "EventStoreError",  # cairn.store: a transaction cancelled for a reason other than a condition
+        "KeyServiceUnavailableError",  # cairn.privacy: KMS or the keys table throttled/unreachable
     }
 )
 # ... except these, which say something about the request or the data: retrying cannot help
