@@ -6,6 +6,7 @@ from cdk_app.constructs.event_bus import EventBus, Subscription
 from cdk_app.constructs.event_store import EVENT_MUTATIONS, EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, RUNTIME, CairnFunction
 from cdk_app.constructs.http_service import HttpService, Route
+from cdk_app.constructs.integrity import Integrity
 from cdk_app.constructs.layer import PythonLayer
 from cdk_app.constructs.projection import Projection, stream_filters
 from cdk_app.constructs.tables import ReadModelTable
@@ -18,6 +19,7 @@ __all__ = [
     "EventBus",
     "EventStore",
     "HttpService",
+    "Integrity",
     "METRICS_NAMESPACE",
     "Projection",
     "PythonLayer",

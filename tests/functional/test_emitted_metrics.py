@@ -55,6 +55,8 @@ EMITTERS = {
     "projections": frozenset({"OrdersProjections", "AccountsProjections"}),
     "snapshotter": frozenset({"Snapshotter"}),
     "publisher": frozenset({"Publisher"}),
+    "tamper detector": frozenset({"TamperDetector"}),
+    "digest job": frozenset({"DigestJob"}),
 }
 CORRUPT_DATA = '{"payment_id": 42'  # no event model decodes this: a poison record
 
@@ -448,6 +450,20 @@ def projection_scenario(world: World, function: str, poison_stream: str) -> None
     assert world.total(function, "StreamsParked", mark) >= 1
 
 
+def integrity_scenario(world: World) -> None:
+    """The projection scenarios overwrote events behind the store (poison): the tamper detector
+    sees the MODIFY records, and the digest job finds streams that no longer verify."""
+    modified = world.new_stream_records("TamperDetector")
+    assert modified and {r["eventName"] for r in modified} == {"MODIFY"}
+    mark = len(world.emissions)
+    assert world.deliver("TamperDetector", modified) == []
+    assert world.total("TamperDetector", "TamperDetected", mark) == len(modified)
+    mark = len(world.emissions)
+    result = world.container("DigestJob").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert result["written"] is None and result["broken"] >= 1
+    assert world.total("DigestJob", "IntegrityViolations", mark) >= 1
+
+
 @pytest.fixture(scope="module")
 def template_path() -> Path:
     """The local runtime's synth (cached in .local/cdk.out while cdk_app is unchanged)."""
@@ -476,6 +492,7 @@ def emissions(template_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         snapshot_scenario(world)
         projection_scenario(world, "OrdersProjections", ids["poison_order"])
         projection_scenario(world, "AccountsProjections", ids["poison_account"])
+        integrity_scenario(world)
     finally:
         world.close()
     return world.emissions
