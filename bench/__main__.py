@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-SUITES = ["foundation", "projection_calls", "side_by_side", "imports", "load", "cost"]
+SUITES = ["foundation", "projection_calls", "side_by_side", "imports", "load", "cost", "integrity"]
 
 
 def _prepare_environment() -> None:
