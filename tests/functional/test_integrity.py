@@ -312,3 +312,22 @@ def test_the_digest_job_writes_only_for_an_intact_store(
     delete(cloud, order_id, 3)  # the newest event: the previous digest saw it
     again = run(client("dynamodb"), client("s3"), cloud["EVENTS_TABLE"], digest_bucket)
     assert again == {"written": None, "streams": 1, "broken": 1}
+
+
+def test_verify_uses_projection_checkpoints_and_snapshots_as_witnesses(
+    orders: tuple[Api, Api], cloud: dict[str, str], order_projector: Projector
+) -> None:
+    import importlib
+
+    api, _ = orders
+    projected, snapshotted = lifecycle(api), lifecycle(api, "bob")
+    assert order_projector.run() == 6
+    assert importlib.import_module("orders.app").runtime().take_snapshot(snapshotted) is not None
+    assert run_verify()[0] == 0
+    for version in (1, 2, 3):
+        delete(cloud, projected, version)  # gone whole: the order view's checkpoint saw version 3
+    delete(cloud, snapshotted, 3)  # truncated: the snapshot was taken at version 3
+    status, out = run_verify()
+    assert status == 1
+    assert f"BROKEN     {projected}: version 1" in out and "projection order_view" in out
+    assert f"BROKEN     {snapshotted}: version 3" in out
