@@ -27,6 +27,7 @@ SUITES = [
     "local_endurance",
     "realtime",
     "privacy",
+    "integrity",
 ]
 
 

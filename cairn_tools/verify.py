@@ -160,7 +160,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cairn_tools.verify", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cairn_tools verify", description=__doc__)
     parser.add_argument("--digest", action="store_true", help="write a new digest when the store verifies")
     parser.add_argument("--segments", type=int, default=4, help="parallel scan segments (default 4)")
     parser.add_argument("--show", type=int, default=50, help="problems to print (default 50)")

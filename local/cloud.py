@@ -671,7 +671,11 @@ class LocalCloud:
         name = res.ref
         assert name
         s3 = self.client("s3")
-        s3.create_bucket(Bucket=name)
+        lock = p.get("ObjectLockConfiguration") if str(p.get("ObjectLockEnabled", "")).lower() == "true" else None
+        s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock is not None else {}))
+        if lock and lock.get("Rule"):  # the digest bucket: compliance-mode default retention
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": lock["Rule"]})
         if (p.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         extras: list[tuple[str, Callable[[], Any]]] = []

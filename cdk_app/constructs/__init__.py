@@ -6,6 +6,7 @@ from cdk_app.constructs.event_bus import EventBus, Subscription
 from cdk_app.constructs.event_store import EVENT_MUTATIONS, EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, RUNTIME, CairnFunction
 from cdk_app.constructs.http_service import HttpService, Route
+from cdk_app.constructs.integrity import Integrity
 from cdk_app.constructs.layer import PythonLayer
 from cdk_app.constructs.ops_alarms import OpsAlarms
 from cdk_app.constructs.privacy import PersonalDataKeys
@@ -22,6 +23,7 @@ __all__ = [
     "EventBus",
     "EventStore",
     "HttpService",
+    "Integrity",
     "METRICS_NAMESPACE",
     "OpsAlarms",
     "PersonalDataKeys",

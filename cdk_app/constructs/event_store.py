@@ -7,6 +7,8 @@ later grant (by anyone, ``dynamodb:*`` included) can turn the log into something
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -157,11 +159,28 @@ class EventStore(Construct):
             )
         )
 
-    def grant_append(self, grantee: iam.IGrantable) -> None:
-        """Append events (conditional Put / transactions of Puts + ConditionChecks) and load them."""
+    def grant_append(self, grantee: iam.IGrantable, stream_prefixes: Sequence[str] = ()) -> None:
+        """Append events (conditional Put / transactions of Puts + ConditionChecks) and load them.
+
+        ``stream_prefixes``: the aggregates the role may touch (``dynamodb:LeadingKeys``), so the
+        accounts role cannot write an ``order-`` stream."""
+        self._deny_mutations(grantee)
+        conditions = None
+        if stream_prefixes:
+            conditions = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}*" for p in stream_prefixes]}}
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(APPEND_ACTIONS), resources=[self.events_table.table_arn], conditions=conditions
+            )
+        )
+
+    def grant_scan_events(self, grantee: iam.IGrantable) -> None:
+        """Scan the events table (verification and digests read every stream)."""
         self._deny_mutations(grantee)
         iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(APPEND_ACTIONS), resource_arns=[self.events_table.table_arn]
+            grantee=grantee,
+            actions=["dynamodb:Scan", "dynamodb:DescribeTable"],
+            resource_arns=[self.events_table.table_arn],
         )
 
     def grant_read_events(self, grantee: iam.IGrantable) -> None:

@@ -26,12 +26,13 @@ from cdk_app.constructs.nag import acknowledge
 __all__ = ["Projection", "stream_filters"]
 
 
-def stream_filters(prefixes: Sequence[str]) -> list[dict]:
+def stream_filters(prefixes: Sequence[str], event_names: Sequence[str] = ("INSERT",)) -> list[dict]:
     """FilterCriteria: inserted items (appends) whose ``stream_id`` starts with one of ``prefixes``.
 
-    No prefixes = every append. Filters are ORed by Lambda.
+    No prefixes = every append. Filters are ORed by Lambda. ``event_names``: other record kinds
+    (the tamper detector wants MODIFY and REMOVE).
     """
-    insert = lambda_.FilterRule.is_equal("INSERT")
+    insert = lambda_.FilterRule.is_equal(event_names[0]) if len(event_names) == 1 else lambda_.FilterRule.or_(*event_names)
     if not prefixes:
         return [lambda_.FilterCriteria.filter({"eventName": insert})]
     return [
@@ -59,6 +60,7 @@ class Projection(Construct):
         read_models: Sequence[dynamodb.ITable] = (),
         alerts: Alerts | None = None,
         emits_parked_streams: bool = True,
+        event_names: Sequence[str] = ("INSERT",),
         batch_size: int = 100,
         max_batching_window: Duration = Duration.seconds(1),
         retry_attempts: int = 10,
@@ -137,7 +139,7 @@ class Projection(Construct):
             max_record_age=max_record_age,
             parallelization_factor=parallelization_factor,
             on_failure=sources.SqsDlq(self.failed_queue),
-            filters=stream_filters(stream_prefixes),
+            filters=stream_filters(stream_prefixes, event_names),
         )
         # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
         fn.add_event_source(self.event_source)

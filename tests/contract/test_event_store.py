@@ -269,6 +269,24 @@ class EventStoreContract:
         with pytest.raises(AnchorMismatchError):
             reader.fold("ledger-none", 0, count, after=1, anchor=events[0].hash)
 
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        """Delete one stored event behind the store's back."""
+        raise NotImplementedError
+
+    def test_fold_can_verify_the_chain_links(self, store: EventStore) -> None:
+        store.append(STREAM, [deposit(str(i)) for i in range(9)], 0)
+        events = list(store.read(STREAM))
+
+        def count(n: int, _: Any) -> int:
+            return n + 1
+
+        assert store.fold(STREAM, 0, count, verify_links=True) == (9, 9)
+        assert store.fold(STREAM, 0, count, after=4, anchor=events[3].hash, verify_links=True) == (9, 5)
+        self.remove(store, STREAM, 6)
+        with pytest.raises(CorruptEventError) as info:
+            store.fold(STREAM, 0, count, verify_links=True)
+        assert info.value.version == 6
+
     # -- reading ----------------------------------------------------------------------------------
     def test_read_ranges(self, store: EventStore) -> None:
         store.append(STREAM, [deposit(str(i)) for i in range(1, 11)], 0)
@@ -462,6 +480,10 @@ class TestInMemoryEventStore(EventStoreContract):
         assert isinstance(store, InMemoryEventStore)
         return store.raw_items(stream_id)
 
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        assert isinstance(store, InMemoryEventStore)
+        del store._streams[stream_id][version - 1]
+
     def corrupt(self, store: EventStore, stream_id: str, version: int) -> None:
         assert isinstance(store, InMemoryEventStore)
         store._streams[stream_id][version - 1].data_json = '{"amount": "not a number"'
@@ -491,6 +513,12 @@ class TestDynamoDBEventStore(EventStoreContract):
             {k: (int(v) if k in ("version", "schema_version") else v) for k, v in ((k, plain.deserialize(v)) for k, v in i.items())}
             for i in store.read_items(stream_id)
         ]
+
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        assert isinstance(store, DynamoDBEventStore)
+        store.client.delete_item(
+            TableName=store.events_table, Key={"stream_id": {"S": stream_id}, "version": {"N": str(version)}}
+        )
 
     def corrupt(self, store: EventStore, stream_id: str, version: int) -> None:
         assert isinstance(store, DynamoDBEventStore)

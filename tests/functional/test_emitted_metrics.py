@@ -56,6 +56,8 @@ EMITTERS = {
     "snapshotter": frozenset({"Snapshotter"}),
     "publisher": frozenset({"Publisher"}),
     "pusher": frozenset({"WsPusher"}),
+    "tamper detector": frozenset({"TamperDetector"}),
+    "digest job": frozenset({"DigestJob"}),
 }
 CORRUPT_DATA = '{"payment_id": 42'  # no event model decodes this: a poison record
 
@@ -480,6 +482,18 @@ def pusher_scenario(world: World) -> None:
         assert world.deliver("WsPusher", records) == []
     for name in ("PushesSent", "PushesFailed", "ConnectionsGone", "PushDelay"):
         assert world.total("WsPusher", name, mark) > 0, name
+def integrity_scenario(world: World) -> None:
+    """The projection scenarios overwrote events behind the store (poison): the tamper detector
+    sees the MODIFY records, and the digest job finds streams that no longer verify."""
+    modified = world.new_stream_records("TamperDetector")
+    assert modified and {r["eventName"] for r in modified} == {"MODIFY"}
+    mark = len(world.emissions)
+    assert world.deliver("TamperDetector", modified) == []
+    assert world.total("TamperDetector", "TamperDetected", mark) == len(modified)
+    mark = len(world.emissions)
+    result = world.container("DigestJob").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert result["written"] is None and result["broken"] >= 1
+    assert world.total("DigestJob", "IntegrityViolations", mark) >= 1
 
 
 @pytest.fixture(scope="module")
@@ -511,6 +525,7 @@ def emissions(template_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         projection_scenario(world, "OrdersProjections", ids["poison_order"])
         projection_scenario(world, "AccountsProjections", ids["poison_account"])
         pusher_scenario(world)
+        integrity_scenario(world)
     finally:
         world.close()
     return world.emissions

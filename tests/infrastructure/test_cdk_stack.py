@@ -244,6 +244,7 @@ STREAM_CONSUMERS = {
     "AccountsProjections": ["account-"],
     "Snapshotter": ["order-", "account-"],
     "Publisher": ["order-"],
+    "TamperDetector": [],  # MODIFY / REMOVE of any stream (tests/infrastructure/test_cdk_integrity.py)
 }
 
 
@@ -268,6 +269,9 @@ def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     assert synth.template["Outputs"][f"{name}FailedQueueUrl"]["Value"] == ref(queue_id)
     assert env["CAIRN_CONSUMER"] == name
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    if name == "TamperDetector":
+        assert patterns == [{"eventName": ["MODIFY", "REMOVE"]}]
+        return
     assert patterns == [
         {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}
         for prefix in STREAM_CONSUMERS[name]
@@ -420,8 +424,8 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
-        if props["Principal"] == "events.amazonaws.com":  # the daily snapshot rule, and only it
-            assert props["FunctionName"] == get_att("ScheduledSnapshots", "Arn")
+        if props["Principal"] == "events.amazonaws.com":  # the daily snapshot rule and the digest job's schedule
+            assert props["FunctionName"] in (get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"))
             assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
             continue
         assert props["Principal"] == "apigateway.amazonaws.com"

@@ -345,6 +345,7 @@ class EventStore(ABC):
         after: int = 0,
         *,
         anchor: str | None = None,
+        verify_links: bool = False,
     ) -> tuple[int, S]:
         """``state`` evolved by every event after ``after``: (last version, state).
 
@@ -364,7 +365,12 @@ class EventStore(ABC):
                 raise AnchorMismatchError(stream_id, after, "no such event")
             if first.hash != anchor:
                 raise AnchorMismatchError(stream_id, after, "hash differs")
+        link = anchor if after > 0 else GENESIS
         for envelope in events:
+            if verify_links:  # versions contiguous, each prev_hash the hash before it
+                if envelope.version != version + 1 or (link is not None and envelope.prev_hash != link):
+                    raise CorruptEventError(stream_id, version + 1, "chain broken")
+                link = envelope.hash
             state = evolve(state, envelope.data)
             version = envelope.version
         return version, state

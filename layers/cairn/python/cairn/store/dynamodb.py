@@ -68,6 +68,8 @@ _FOLD_PROJECTION = (
     {"#v": "version", "#t": "type", "#sv": "schema_version", "#d": "data", "#h": "hash"},
 )
 _HEAD_PROJECTION = ("#v, #h, occurred_at", {"#v": "version", "#h": "hash"})
+# ``fold(verify_links=True)`` also reads ``prev_hash`` to check each item links to the one before.
+_FOLD_VERIFY_PROJECTION = (_FOLD_PROJECTION[0] + ", prev_hash", _FOLD_PROJECTION[1])
 # Items decoded before folding them: small enough that the objects alive at once stay below the
 # garbage collector's first threshold (700), large enough to keep the two loops tight.
 _FOLD_CHUNK = 100
@@ -486,6 +488,7 @@ class DynamoDBEventStore(EventStore):
         after: int = 0,
         *,
         anchor: str | None = None,
+        verify_links: bool = False,
     ) -> tuple[int, S]:
         """The load path: payloads only. The Query asks for the four attributes a fold needs
         (version, type, schema version, data), so event ids, timestamps and metadata are neither
@@ -502,6 +505,11 @@ class DynamoDBEventStore(EventStore):
         With an ``anchor`` (a snapshot's hash) the Query starts *at* ``after`` and the first item
         must be that event with that hash (AnchorMismatchError otherwise): verifying a snapshot
         costs no extra round trip. The last item read becomes this instance's known head.
+
+        ``verify_links``: also check the chain's structure as it is read — versions contiguous,
+        every ``prev_hash`` equal to the stored hash before it (from the anchor, or the genesis
+        value from version 1) — raising CorruptEventError at the first break. Content is not
+        re-hashed here (``cairn.integrity`` does that: verification routes, ``make verify``).
         """
         version = after
         registry = self.registry
@@ -513,7 +521,10 @@ class DynamoDBEventStore(EventStore):
         anchored = anchor is not None and after > 0
         values = {":s": {"S": stream_id}, ":lo": {"N": str(after if anchored else after + 1)}}
         last: dict[str, Any] | None = None
-        for page in self._query_pages("stream_id = :s AND #v >= :lo", values, projection=_FOLD_PROJECTION):
+        link: str | None = anchor if after > 0 else GENESIS_HEAD.hash
+        expected = after + 1
+        projection = _FOLD_VERIFY_PROJECTION if verify_links else _FOLD_PROJECTION
+        for page in self._query_pages("stream_id = :s AND #v >= :lo", values, projection=projection):
             if anchored:
                 anchored = False
                 first = page[0]
@@ -526,6 +537,9 @@ class DynamoDBEventStore(EventStore):
                 if not page:
                     continue
             last = page[-1]
+            if verify_links:
+                link = _check_links(stream_id, page, expected, link)
+                expected += len(page)
             for start in range(0, len(page), _FOLD_CHUNK):
                 items = page[start : start + _FOLD_CHUNK]
                 try:
@@ -623,6 +637,33 @@ class DynamoDBEventStore(EventStore):
     def scan_all(self, *, raw: bool = False, consistent: bool = False) -> Iterator[Any]:
         """Every event in the table, one segment (see :meth:`scan_segment` for parallel scans)."""
         return self.scan_segment(0, 1, raw=raw, consistent=consistent)
+
+
+def _check_links(stream_id: str, page: list[dict[str, Any]], expected: int, link: str | None) -> str:
+    """Versions ``expected..`` without a hole, each ``prev_hash`` the hash before it; the last hash.
+
+    Whole-page comparisons (two list comprehensions and two compares), so a verified fold costs
+    little more than an unverified one."""
+    try:
+        contiguous = int(page[0]["version"]["N"]) == expected and int(page[-1]["version"]["N"]) == expected + len(page) - 1
+        hashes = [item["hash"]["S"] for item in page]
+        prevs = [item["prev_hash"]["S"] for item in page]
+    except (KeyError, TypeError, ValueError):
+        contiguous, hashes, prevs = False, [], []
+    if contiguous and hashes and (link is None or prevs[0] == link) and prevs[1:] == hashes[:-1]:
+        return hashes[-1]
+    previous = link
+    for offset, item in enumerate(page):  # slow path: name the first bad version
+        version = expected + offset
+        try:
+            if int(item["version"]["N"]) != version:
+                raise CorruptEventError(stream_id, version, "chain broken: version missing")
+            if previous is not None and item["prev_hash"]["S"] != previous:
+                raise CorruptEventError(stream_id, version, "chain broken: prev_hash does not link")
+            previous = item["hash"]["S"]
+        except (KeyError, TypeError, ValueError):
+            raise CorruptEventError(stream_id, version, "chain broken: no hash") from None
+    raise CorruptEventError(stream_id, expected, "chain broken")  # pragma: no cover - found above
 
 
 def _flat(item: Mapping[str, Mapping[str, str]]) -> dict[str, str | int]:
