@@ -205,7 +205,11 @@ class _SerializingMiddleware:
         if target == "AWSEvents.PutEvents" and self.put_events_observers:
             return self._put_events(environ, start_response)
         if not target.startswith(_DYNAMO_PREFIXES):
-            return self.app(environ, start_response)
+            _scope.active = True
+            try:
+                return list(self.app(environ, start_response))
+            finally:
+                _scope.active = False
         agent = environ.get("HTTP_USER_AGENT", "")
         if (
             self.chaos.throttle > 0
@@ -241,6 +245,7 @@ _PATCHED = False
 _PATCHED_TX = False
 _PATCHED_STREAMS = False
 _PATCHED_QUERY = False
+_PATCHED_SQS = False
 
 
 _scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
@@ -416,6 +421,40 @@ def _partition_queries() -> None:
     _PATCHED_QUERY = True
 
 
+class _RecentKeys(dict):  # type: ignore[type-arg]
+    """The set of moto's SQS ``deleted_messages`` (every receipt handle ever deleted, kept so a
+    repeated delete succeeds), remembering only the latest ``cap`` of them."""
+
+    def __init__(self, keys: Iterable[str] = (), cap: int = 10_000):
+        super().__init__()
+        self.cap = cap
+        self.update(keys)
+
+    def update(self, keys: Iterable[str]) -> None:  # type: ignore[override]
+        for key in keys:
+            self.pop(key, None)
+            self[key] = None
+        while len(self) > self.cap:
+            del self[next(iter(self))]
+
+
+def _bounded_sqs_deletes() -> None:
+    global _PATCHED_SQS
+    if _PATCHED_SQS:
+        return
+    from moto.sqs.models import Queue
+
+    original = Queue.delete_message
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if _in_local_cloud() and not isinstance(self.deleted_messages, _RecentKeys):
+            self.deleted_messages = _RecentKeys(self.deleted_messages)
+        return original(self, receipt_handle)
+
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+    _PATCHED_SQS = True
+
+
 def _trimmable_streams() -> None:
     """Two small changes to moto's stream classes (harmless outside the local cloud, where
     nothing trims): an iterator remembers it was used, and reading before the oldest retained
@@ -507,6 +546,7 @@ class MotoServer:
         _flat_transactions()
         _trimmable_streams()
         _partition_queries()
+        _bounded_sqs_deletes()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )

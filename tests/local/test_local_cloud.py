@@ -419,3 +419,28 @@ def test_a_query_reads_its_partition_not_the_table(server_factory, monkeypatch):
     assert query_all(ScanIndexForward=False) == list(range(30, 10, -1))
     monkeypatch.undo()
     assert compared["n"] <= 2 * small + 50, (small, compared["n"])
+
+
+def test_sqs_remembers_a_bounded_number_of_deleted_receipts(server_factory):
+    """moto keeps every deleted receipt handle (so a repeated delete succeeds); the local cloud
+    keeps the latest 10,000: a repeated delete still succeeds, the set stops growing."""
+    from moto.sqs.models import sqs_backends
+
+    srv = server_factory(True)
+    sqs = aws_client("sqs", srv.endpoint)
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue = sqs_backends[ACCOUNT]["us-east-1"].queues[name]
+    for i in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    handles = []
+    while len(handles) < 30:
+        handles += [m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                    .get("Messages", [])]
+    for h in handles[:15]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    queue.deleted_messages.cap = 10
+    for h in handles[15:]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[-1])  # a repeated delete still succeeds
+    assert len(queue.deleted_messages) == 10
