@@ -368,6 +368,39 @@ def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) 
         raise TransactionCanceledException(errors)
 
 
+_IN_PROCESS_IN_PLACE = False
+
+
+def _restore_in_place(backend: Any, original: Callable[..., None], transact_items: list[dict[str, Any]]) -> None:
+    """moto's own transaction, then its table swap undone: the table object (and its shard)
+    stays, its items come back from moto's copy and the shard loses the cancelled records.
+    For in-process moto (``_keep_tables_in_place_on_cancelled_transactions``); still O(tables)."""
+    tables = dict(backend.tables)
+    heads = {name: _stream_head(t) for name, t in tables.items() if t.stream_shard is not None}
+    try:
+        original(backend, transact_items)
+    finally:
+        for name, table in tables.items():
+            restored = backend.tables.get(name)
+            if restored is None or restored is table:
+                continue
+            shard = table.stream_shard
+            table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
+            table.stream_shard = shard
+            if shard is not None and name in heads:
+                del shard.items[max(0, heads[name] - shard.starting_sequence_number):]
+            backend.tables[name] = table
+
+
+def _keep_tables_in_place_on_cancelled_transactions() -> None:
+    """For in-process moto (``tests/reliability``): keep tables and shards in place when moto
+    rolls a transaction back, so open stream iterators stay valid. The local cloud's own
+    requests use the undo log instead."""
+    global _IN_PROCESS_IN_PLACE
+    _IN_PROCESS_IN_PLACE = True
+    _flat_transactions()
+
+
 def _flat_transactions() -> None:
     """Install the undo-log TransactWriteItems for requests served by the local cloud."""
     global _PATCHED_TX
@@ -378,9 +411,11 @@ def _flat_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if not _in_local_cloud():
-            return original(self, transact_items)
-        return _transact_with_undo_log(self, transact_items)
+        if _in_local_cloud():
+            return _transact_with_undo_log(self, transact_items)
+        if _IN_PROCESS_IN_PLACE:
+            return _restore_in_place(self, original, transact_items)
+        return original(self, transact_items)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _PATCHED_TX = True
