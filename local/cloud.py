@@ -205,7 +205,11 @@ class _SerializingMiddleware:
         if target == "AWSEvents.PutEvents" and self.put_events_observers:
             return self._put_events(environ, start_response)
         if not target.startswith(_DYNAMO_PREFIXES):
-            return self.app(environ, start_response)
+            _scope.active = True
+            try:
+                return list(self.app(environ, start_response))
+            finally:
+                _scope.active = False
         agent = environ.get("HTTP_USER_AGENT", "")
         if (
             self.chaos.throttle > 0
@@ -241,6 +245,7 @@ _PATCHED = False
 _PATCHED_TX = False
 _PATCHED_STREAMS = False
 _PATCHED_QUERY = False
+_PATCHED_SQS = False
 
 
 _scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
@@ -291,6 +296,7 @@ def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) 
                     bucket.pop(range_value, None)
                 else:
                     bucket[range_value] = before
+                _index_sync(table, hash_value, range_value, before is not None)
             elif before is None:
                 table.items.pop(hash_value, None)
             else:
@@ -363,6 +369,39 @@ def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) 
         raise TransactionCanceledException(errors)
 
 
+_IN_PROCESS_IN_PLACE = False
+
+
+def _restore_in_place(backend: Any, original: Callable[..., None], transact_items: list[dict[str, Any]]) -> None:
+    """moto's own transaction, then its table swap undone: the table object (and its shard)
+    stays, its items come back from moto's copy and the shard loses the cancelled records.
+    For in-process moto (``_keep_tables_in_place_on_cancelled_transactions``); still O(tables)."""
+    tables = dict(backend.tables)
+    heads = {name: _stream_head(t) for name, t in tables.items() if t.stream_shard is not None}
+    try:
+        original(backend, transact_items)
+    finally:
+        for name, table in tables.items():
+            restored = backend.tables.get(name)
+            if restored is None or restored is table:
+                continue
+            shard = table.stream_shard
+            table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
+            table.stream_shard = shard
+            if shard is not None and name in heads:
+                del shard.items[max(0, heads[name] - shard.starting_sequence_number):]
+            backend.tables[name] = table
+
+
+def _keep_tables_in_place_on_cancelled_transactions() -> None:
+    """For in-process moto (``tests/reliability``): keep tables and shards in place when moto
+    rolls a transaction back, so open stream iterators stay valid. The local cloud's own
+    requests use the undo log instead."""
+    global _IN_PROCESS_IN_PLACE
+    _IN_PROCESS_IN_PLACE = True
+    _flat_transactions()
+
+
 def _flat_transactions() -> None:
     """Install the undo-log TransactWriteItems for requests served by the local cloud."""
     global _PATCHED_TX
@@ -373,12 +412,94 @@ def _flat_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if not _in_local_cloud():
-            return original(self, transact_items)
-        return _transact_with_undo_log(self, transact_items)
+        if _in_local_cloud():
+            return _transact_with_undo_log(self, transact_items)
+        if _IN_PROCESS_IN_PLACE:
+            return _restore_in_place(self, original, transact_items)
+        return original(self, transact_items)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _PATCHED_TX = True
+
+
+_SORTED = "_cairn_sorted_keys"  # table attribute: partition key -> its sort keys, in order
+_LOWER = {">=": "left", "GE": "left", ">": "right", "GT": "right"}
+_UPPER = {"<=": "right", "LE": "right", "<": "left", "LT": "left"}
+
+
+def _sort_key(k: Any) -> Any:
+    return k.cast_value
+
+
+def _sorted_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
+    index = table.__dict__.setdefault(_SORTED, {})
+    keys = index.get(hash_key)
+    if keys is None or len(keys) != len(partition):  # first query of it (or out of step): build
+        keys = index[hash_key] = sorted(partition, key=_sort_key)
+    return keys
+
+
+def _index_sync(table: Any, hash_key: Any, range_key: Any, present: bool) -> None:
+    """Keep a partition's sorted keys in step with a write (only for partitions queried before)."""
+    import bisect
+
+    keys = table.__dict__.get(_SORTED, {}).get(hash_key)
+    if keys is None or range_key is None:
+        return
+    value = range_key.cast_value
+    i = bisect.bisect_left(keys, value, key=_sort_key)
+    found = i < len(keys) and keys[i].cast_value == value
+    if present and not found:
+        keys.insert(i, range_key)
+    elif not present and found:
+        del keys[i]
+
+
+def _candidates(table: Any, hash_key: Any, partition: dict[Any, Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> list[Any]:
+    """The items of a partition a Query can answer with: narrowed by binary search on the sort key
+    condition, the exclusive start key and the limit (plus one, so moto still sees there is more),
+    so a read costs O(log n + answer), as on DynamoDB, not O(stream)."""
+    import bisect
+
+    names = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward")
+    given = dict(zip(names, args[:5], strict=False))
+    given.update({k: v for k, v in kwargs.items() if k in names})
+    comparison, objs = given.get("range_comparison"), given.get("range_objs") or []
+    keys = _sorted_keys(table, hash_key, partition)
+    lo, hi = 0, len(keys)
+
+    def at(value: Any, side: str) -> int:
+        f = bisect.bisect_left if side == "left" else bisect.bisect_right
+        return f(keys, value, key=_sort_key)
+
+    if comparison and objs:
+        first = objs[0].cast_value
+        if comparison in _LOWER:
+            lo = at(first, _LOWER[comparison])
+        elif comparison in _UPPER:
+            hi = at(first, _UPPER[comparison])
+        elif comparison in ("=", "EQ"):
+            lo, hi = at(first, "left"), at(first, "right")
+        elif comparison == "BETWEEN" and len(objs) > 1:
+            lo, hi = at(first, "left"), at(objs[1].cast_value, "right")
+    forward = given.get("scan_index_forward", True) is not False
+    start = given.get("exclusive_start_key")
+    if start and table.range_key_attr in start:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        value = DynamoType(start[table.range_key_attr]).cast_value
+        if forward:
+            lo = max(lo, at(value, "right"))
+        else:
+            hi = min(hi, at(value, "left"))
+    limit = given.get("limit")
+    extra = {k for k in kwargs if k not in names and k not in (
+        "index_name", "consistent_read", "filter_expression", "hash_key_conditions", "range_key_conditions",
+        "projection_expressions")}
+    if limit and not extra and hi - lo > limit + 1:
+        lo, hi = (lo, lo + limit + 1) if forward else (hi - limit - 1, hi)
+    return [partition[k] for k in keys[lo:hi]]
 
 
 def _partition_queries() -> None:
@@ -398,14 +519,28 @@ def _partition_queries() -> None:
     def all_items(self: Any) -> list[Any]:
         only = getattr(_scope, "partition", None)
         if only is not None and only[0] is self:
-            return list(only[1].values())
+            return list(only[1])
         return original_all_items(self)
+
+    original_put, original_delete = Table.put_item, Table.delete_item
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put(self, *args, **kwargs)
+        _index_sync(self, item.hash_key, item.range_key, True)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = original_delete(self, hash_key, range_key)
+        if item is not None:
+            _index_sync(self, hash_key, range_key, False)
+        return item
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         if not _in_local_cloud() or index_name or hash_key is None or not self.range_key_attr:
             return original(self, hash_key, *args, **kwargs)
-        _scope.partition = (self, self.items.get(hash_key) or {})
+        partition = self.items.get(hash_key) or {}
+        _scope.partition = (self, _candidates(self, hash_key, partition, args, kwargs))
         try:
             return original(self, hash_key, *args, **kwargs)
         finally:
@@ -413,7 +548,43 @@ def _partition_queries() -> None:
 
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
     _PATCHED_QUERY = True
+
+
+class _RecentKeys(dict):  # type: ignore[type-arg]
+    """The set of moto's SQS ``deleted_messages`` (every receipt handle ever deleted, kept so a
+    repeated delete succeeds), remembering only the latest ``cap`` of them."""
+
+    def __init__(self, keys: Iterable[str] = (), cap: int = 10_000):
+        super().__init__()
+        self.cap = cap
+        self.update(keys)
+
+    def update(self, keys: Iterable[str]) -> None:  # type: ignore[override]
+        for key in keys:
+            self.pop(key, None)
+            self[key] = None
+        while len(self) > self.cap:
+            del self[next(iter(self))]
+
+
+def _bounded_sqs_deletes() -> None:
+    global _PATCHED_SQS
+    if _PATCHED_SQS:
+        return
+    from moto.sqs.models import Queue
+
+    original = Queue.delete_message
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if _in_local_cloud() and not isinstance(self.deleted_messages, _RecentKeys):
+            self.deleted_messages = _RecentKeys(self.deleted_messages)
+        return original(self, receipt_handle)
+
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+    _PATCHED_SQS = True
 
 
 def _trimmable_streams() -> None:
@@ -507,6 +678,7 @@ class MotoServer:
         _flat_transactions()
         _trimmable_streams()
         _partition_queries()
+        _bounded_sqs_deletes()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )

@@ -419,3 +419,90 @@ def test_a_query_reads_its_partition_not_the_table(server_factory, monkeypatch):
     assert query_all(ScanIndexForward=False) == list(range(30, 10, -1))
     monkeypatch.undo()
     assert compared["n"] <= 2 * small + 50, (small, compared["n"])
+
+
+def test_a_query_costs_the_answer_not_the_stream(server_factory, monkeypatch):
+    """The read of a stream's tail (``version >= n``) and of its head (newest first, Limit 1) on a
+    stream of 3,000 events compares about as many keys as on one of 30: the partition's sort keys
+    are kept in order and searched (counted, not timed). Answers match a plain filter, through
+    writes, deletes and a cancelled transaction."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv, range_key=True, stream=False)
+    backend = _backend()
+
+    def tail(pk, lo, **kw):
+        page = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk >= :lo",
+                         ExpressionAttributeValues={":p": {"S": pk}, ":lo": {"N": str(lo)}}, **kw)
+        return [int(i["sk"]["N"]) for i in page["Items"]], page.get("LastEvaluatedKey")
+
+    def head(pk):
+        page = ddb.query(TableName=name, KeyConditionExpression="pk = :p",
+                         ExpressionAttributeValues={":p": {"S": pk}}, ScanIndexForward=False, Limit=1)
+        return [int(i["sk"]["N"]) for i in page["Items"]], page.get("LastEvaluatedKey")
+
+    compared = {"n": 0}
+    real_compare = DynamoType.compare
+
+    def compare(self, *args):
+        compared["n"] += 1
+        return real_compare(self, *args)
+
+    for pk, n in (("short", 30), ("long", 3000)):
+        for sk in range(1, n + 1):
+            backend.put_item(name, {"pk": {"S": pk}, "sk": {"N": str(sk)}})
+    counts = {}
+    for pk, n in (("short", 30), ("long", 3000)):
+        tail(pk, 1)  # the first query of a partition builds its index
+        monkeypatch.setattr(DynamoType, "compare", compare)
+        compared["n"] = 0
+        assert tail(pk, n - 4) == (list(range(n - 4, n + 1)), None)
+        assert head(pk)[0] == [n]
+        counts[pk] = compared["n"]
+        monkeypatch.undo()
+    assert counts["long"] <= counts["short"] + 5, counts
+    # paging, limits and writes keep answers exact
+    items, last = tail("long", 2990, Limit=4)
+    assert items == [2990, 2991, 2992, 2993] and last is not None
+    assert tail("long", 2990, Limit=4, ExclusiveStartKey=last)[0] == [2994, 2995, 2996, 2997]
+    ddb.put_item(TableName=name, Item={"pk": {"S": "long"}, "sk": {"N": "3001"}})
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "long"}, "sk": {"N": "2999"}})
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "long"}, "sk": {"N": "3002"}}}},
+            {"Delete": {"TableName": name, "Key": {"pk": {"S": "long"}, "sk": {"N": "2998"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "long"}, "sk": {"N": "1"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    assert tail("long", 2997)[0] == [2997, 2998, 3000, 3001]
+    assert head("long")[0] == [3001]
+    between = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+                        ExpressionAttributeValues={":p": {"S": "long"}, ":a": {"N": "10"}, ":b": {"N": "12"}})
+    assert [int(i["sk"]["N"]) for i in between["Items"]] == [10, 11, 12]
+
+
+def test_sqs_remembers_a_bounded_number_of_deleted_receipts(server_factory):
+    """moto keeps every deleted receipt handle (so a repeated delete succeeds); the local cloud
+    keeps the latest 10,000: a repeated delete still succeeds, the set stops growing."""
+    from moto.sqs.models import sqs_backends
+
+    srv = server_factory(True)
+    sqs = aws_client("sqs", srv.endpoint)
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue = sqs_backends[ACCOUNT]["us-east-1"].queues[name]
+    for i in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    handles = []
+    while len(handles) < 30:
+        handles += [m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                    .get("Messages", [])]
+    for h in handles[:15]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    queue.deleted_messages.cap = 10
+    for h in handles[15:]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[-1])  # a repeated delete still succeeds
+    assert len(queue.deleted_messages) == 10
