@@ -15,7 +15,8 @@ throughput. Filters see ``data`` decoded (Lambda: "patterns go under data"); an 
 message carries ``KinesisBatchInfo``.
 
 moto keeps every Kinesis record and scans a shard from its first record on every GetRecords, so
-the hub trims: a shard drops what every mapping reading it has passed (keeping its newest record,
+the hub trims: a shard drops what every mapping reading it has passed beyond a bounded buffer (the
+newest 1,000 passed records, so a failed batch can still be redriven; never its newest record,
 which numbers the next one) and what is older than the stream's retention. moto's Kinesis
 handlers are not thread-safe, so every call here goes through the hub's lock.
 """
@@ -103,10 +104,14 @@ def kinesis_filter_view(record: dict[str, Any]) -> dict[str, Any]:
 class KinesisHub:
     """The template's Kinesis streams and consumers on one local cloud, and their trimming."""
 
-    def __init__(self, endpoint: str, *, retention_s: float = 24 * 3600.0, trim_interval_s: float = 1.0):
+    def __init__(self, endpoint: str, *, retention_s: float = 24 * 3600.0, trim_interval_s: float = 1.0,
+                 keep_passed: int = 1000):
         self.endpoint = endpoint
         self.lock = threading.RLock()
         self.retention_s = retention_s
+        # Records every reader has passed that a shard still keeps (newest first): a failed batch
+        # stays readable for `make redrive` for a while, and GetRecords (a scan in moto) stays cheap.
+        self.keep_passed = max(1, keep_passed)
         self.trim_interval_s = trim_interval_s
         self.trimmed = 0
         self.readers: list[KinesisMapping] = []
@@ -177,8 +182,9 @@ class KinesisHub:
         return self.trim()
 
     def trim(self, now: float | None = None) -> int:
-        """Drop the records every reader of a shard has passed and those past retention; a
-        shard keeps its newest record (moto numbers the next record after it)."""
+        """Drop the records every reader of a shard has passed, beyond the newest ``keep_passed``
+        of them, and those past retention; a shard always keeps its newest record (moto numbers
+        the next record after it)."""
         self._last_trim = time.monotonic()
         wall = time.time() if now is None else now
         dropped = 0
@@ -192,8 +198,9 @@ class KinesisHub:
                 for sid, shard in stream.shards.items():
                     floor = min((m.positions.get(sid, 0) for m in readers), default=0)
                     records = shard.records
-                    keys = list(records.keys())[:-1]  # never the newest
-                    for seq in keys:
+                    passed = [seq for seq in records if seq <= floor]
+                    floor = passed[-self.keep_passed - 1] if len(passed) > self.keep_passed else 0
+                    for seq in list(records.keys())[:-1]:  # never the newest
                         if seq <= floor or wall - records[seq].created_at > self.retention_s:
                             del records[seq]
                             dropped += 1

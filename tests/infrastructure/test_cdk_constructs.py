@@ -186,7 +186,8 @@ def test_projection_event_source_mapping(stacks: Stacks) -> None:
                 "Filters": [
                     {
                         "Pattern": json.dumps(
-                            {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": "thing-"}]}}}},
+                            {"data": {"eventName": ["INSERT"],
+                                      "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": "thing-"}]}}}}},
                             separators=(",", ":"),
                         )
                     }
