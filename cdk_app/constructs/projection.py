@@ -74,7 +74,11 @@ class Projection(Construct):
         iterator_age_alarm: Duration = Duration.minutes(5),
         lag_alarm: Duration = Duration.minutes(5),
         consumer: str | None = None,
+        source: str = "fan_out",
     ) -> None:
+        """``source``: ``"fan_out"`` reads the event store's Kinesis fan-out stream when it has one
+        (its own enhanced fan-out consumer); ``"dynamodb"`` reads the table's DynamoDB stream,
+        for the at most two readers kept there (issue 18)."""
         super().__init__(scope, id)
         self.function = function
         self.read_models = list(read_models)
@@ -144,7 +148,9 @@ class Projection(Construct):
             on_failure=sources.SqsDlq(self.failed_queue),
         )
         self.stream_consumer: kinesis.StreamConsumer | None = None
-        if event_store.fan_out_stream is not None:
+        if source not in ("fan_out", "dynamodb"):
+            raise ValueError(f"source must be 'fan_out' or 'dynamodb', not {source!r}")
+        if event_store.fan_out_stream is not None and source == "fan_out":
             # Its own enhanced fan-out consumer: 2 MB/s per shard pushed to this reader alone, so
             # the readers do not share (and throttle) each other's throughput.
             self.stream_consumer = kinesis.StreamConsumer(
