@@ -1,9 +1,9 @@
 """``python -m cairn_tools redrive [consumer|projection|all]``: apply the batches the stream event
 source mappings gave up on (retries exhausted), from each consumer's on-failure queue.
 
-A message there is Lambda's invocation record: ``DDBStreamBatchInfo`` names the shard and the
-sequence range of the batch, not its records. The range is read back from the table's stream
-(records are kept 24 hours), which says which (stream, version)s the batch held; those streams
+A message there is Lambda's invocation record: ``DDBStreamBatchInfo`` (``KinesisBatchInfo`` for
+a mapping on the Kinesis fan-out stream) names the shard and the sequence range of the batch, not
+its records. The range is read back from that stream (records are kept 24 hours), which says which (stream, version)s the batch held; those streams
 are then applied through the normal path: projections catch up from their checkpoints (an event
 is applied exactly once, whatever was applied meanwhile), the snapshotter folds a new snapshot,
 the publisher republishes the range with the same integration-event ids (consumers dedupe). A
@@ -55,7 +55,8 @@ class RedriveError(Exception):
 
 @dataclass(frozen=True)
 class BatchInfo:
-    """``DDBStreamBatchInfo`` of an on-failure message."""
+    """``DDBStreamBatchInfo`` (DynamoDB stream) or ``KinesisBatchInfo`` (the Kinesis fan-out
+    stream, issue 18) of an on-failure message."""
 
     shard_id: str
     start: str
@@ -64,12 +65,14 @@ class BatchInfo:
     batch_size: int
     first_arrival: str | None = None
     condition: str | None = None
+    source: str = "dynamodb"  # or "kinesis"
 
     @classmethod
     def parse(cls, body: str) -> BatchInfo:
         try:
             raw = json.loads(body)
-            info = raw["DDBStreamBatchInfo"]
+            source = "kinesis" if "KinesisBatchInfo" in raw else "dynamodb"
+            info = raw["KinesisBatchInfo"] if source == "kinesis" else raw["DDBStreamBatchInfo"]
             return cls(
                 shard_id=str(info["shardId"]),
                 start=str(info["startSequenceNumber"]),
@@ -78,13 +81,61 @@ class BatchInfo:
                 batch_size=int(info.get("batchSize", 0)),
                 first_arrival=info.get("approximateArrivalOfFirstRecord"),
                 condition=(raw.get("requestContext") or {}).get("condition"),
+                source=source,
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise RedriveError(f"not an on-failure record of a DynamoDB stream mapping: {exc}") from exc
+            raise RedriveError(f"not an on-failure record of a stream mapping (DDBStreamBatchInfo / KinesisBatchInfo): {exc}") from exc
 
 
-def read_range(streams: Any, info: BatchInfo, prefixes: Sequence[str], *, max_pages: int = 10_000) -> dict[str, list[int]]:
+def read_kinesis_range(kinesis: Any, info: BatchInfo, prefixes: Sequence[str], *,
+                       max_pages: int = 10_000) -> dict[str, list[int]]:
+    """{stream_id: versions} of the INSERTs of ``prefixes`` in a Kinesis batch's sequence range
+    (each record's data is the change as Kinesis Data Streams for DynamoDB writes it)."""
+    try:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=info.stream_arn.rsplit("/", 1)[-1],
+            ShardId=info.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=info.start,
+        )["ShardIterator"]
+    except Exception as exc:
+        raise RedriveError(f"cannot read {info.shard_id} from {info.start}: {exc}") from exc
+    end = int(info.end)
+    found: dict[str, list[int]] = {}
+    for page_no in range(max_pages):
+        if not iterator:
+            break
+        page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        records = page.get("Records", [])
+        if page_no == 0 and records and int(records[0]["SequenceNumber"]) > int(info.start):
+            # AT_SEQUENCE_NUMBER of an expired record starts later: the batch is gone, keep it.
+            raise RedriveError(f"{info.shard_id}: records from {info.start} are no longer in the stream")
+        for record in records:
+            if int(record["SequenceNumber"]) > end:
+                return found
+            try:
+                change = json.loads(record["Data"])
+            except ValueError:
+                continue
+            if change.get("eventName") != "INSERT":
+                continue
+            keys = (change.get("dynamodb") or {}).get("Keys", {})
+            stream_id = keys.get("stream_id", {}).get("S", "")
+            if stream_id.startswith(tuple(prefixes)):
+                found.setdefault(stream_id, []).append(int(keys["version"]["N"]))
+        if not records and not page.get("MillisBehindLatest"):
+            break  # caught up (Kinesis may return an empty page while behind: read on)
+        iterator = page.get("NextShardIterator")
+    return found
+
+
+def read_range(streams: Any, info: BatchInfo, prefixes: Sequence[str], *, max_pages: int = 10_000,
+               kinesis: Any = None) -> dict[str, list[int]]:
     """{stream_id: versions} of the INSERTs of ``prefixes`` in the batch's sequence range."""
+    if info.source == "kinesis":
+        if kinesis is None:
+            raise RedriveError("a Kinesis batch needs a Kinesis client")
+        return read_kinesis_range(kinesis, info, prefixes, max_pages=max_pages)
     try:
         iterator = streams.get_shard_iterator(
             StreamArn=info.stream_arn,
@@ -172,6 +223,7 @@ def redrive(
     dry_run: bool = False,
     visibility: int = 300,
     progress: Callable[[RedriveResult, int], None] | None = None,
+    kinesis: Any = None,
 ) -> RedriveResult:
     """Apply every batch of ``consumer``'s on-failure queue; delete each one applied."""
     result = RedriveResult(consumer.name)
@@ -180,7 +232,7 @@ def redrive(
         result.batches += 1
         try:
             info = BatchInfo.parse(message["Body"])
-            ranges = read_range(streams, info, consumer.prefixes)
+            ranges = read_range(streams, info, consumer.prefixes, kinesis=kinesis)
             result.streams += len(ranges)
             for stream_id, versions in sorted(ranges.items()):
                 result.events += len(versions) if dry_run else consumer.apply(stream_id, sorted(versions))
@@ -297,13 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     from cairn.aws import client
     from cairn_tools.progress import CountBar
 
-    sqs, streams = client("sqs"), client("dynamodbstreams")
+    sqs, streams, kinesis = client("sqs"), client("dynamodbstreams"), client("kinesis")
     rows, status = [], 0
     for name in _consumers(args.consumer):
         consumer = _build(name, args, outputs)
         bar = CountBar(f"redrive {name}{' (dry run)' if args.dry_run else ''}", unit="batches")
         started = time.monotonic()
-        result = redrive(consumer, sqs, streams, dry_run=args.dry_run,
+        result = redrive(consumer, sqs, streams, dry_run=args.dry_run, kinesis=kinesis,
                          progress=lambda r, total, bar=bar: bar.update(r.batches, total, f"{r.events:,} events"))
         bar.close(result.batches, result.batches, f"{result.events:,} events in {time.monotonic() - started:.1f}s")
         rows.append(result.row())

@@ -105,7 +105,7 @@ def _banner(runtime: object, seconds: float) -> None:
     url = runtime.base_url
     st = runtime.status()
     n_fn = len(st["functions"])
-    n_streams = sum(1 for m in st["mappings"] if m["kind"] == "dynamodb")
+    n_streams = sum(1 for m in st["mappings"] if m["kind"] in ("dynamodb", "kinesis"))
     n_queues = sum(1 for m in st["mappings"] if m["kind"] == "sqs")
     endpoint = st["outputs"].get("AwsEndpointUrl")
     chaos = runtime.chaos_state()

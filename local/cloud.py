@@ -760,6 +760,8 @@ class LocalCloud:
         "AWS::Lambda::Function",
         "AWS::Lambda::LayerVersion",
         "AWS::Lambda::EventSourceMapping",
+        "AWS::Kinesis::Stream",  # local/kinesis.py
+        "AWS::Kinesis::StreamConsumer",
         "AWS::ApiGatewayV2::Api",
         "AWS::ApiGatewayV2::Route",
         "AWS::ApiGatewayV2::Integration",

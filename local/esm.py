@@ -100,7 +100,7 @@ class MappingSpec:
         p = template.resolve(res.properties)
         arn = str(p["EventSourceArn"])
         service = arn.split(":")[2]
-        kind = {"dynamodb": "dynamodb", "sqs": "sqs"}.get(service)
+        kind = {"dynamodb": "dynamodb", "sqs": "sqs", "kinesis": "kinesis"}.get(service)
         if kind is None:
             raise ValueError(f"{res.logical_id}: event source {service} is not emulated")
         dest = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
@@ -109,7 +109,7 @@ class MappingSpec:
             function=str(p["FunctionName"]),
             source_arn=arn,
             kind=kind,
-            batch_size=int(p.get("BatchSize", 100 if kind == "dynamodb" else 10)),
+            batch_size=int(p.get("BatchSize", 10 if kind == "sqs" else 100)),
             window=float(p.get("MaximumBatchingWindowInSeconds", 0)),
             starting_position=str(p.get("StartingPosition", "LATEST")),
             filters=tuple(parse_filter_criteria(p.get("FilterCriteria"))),
@@ -460,7 +460,7 @@ class StreamMapping:
             return _Outcome.ERROR, exc.error
         if not self.spec.report_failures:
             return _Outcome.OK, None
-        seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+        seqs = [self._seq(r) for r in records]
         index = _partial_index(result.payload, seqs)
         if index is None:
             return _Outcome.OK, None
@@ -470,6 +470,19 @@ class StreamMapping:
                         self.spec.logical_id, result.payload)
             return _Outcome.ERROR, {"errorType": "InvalidBatchItemFailures"}
         return _Outcome.PARTIAL, index
+
+    # What a Kinesis mapping (local.kinesis) reads differently from a delivered record.
+    def _seq(self, record: dict[str, Any]) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
+
+    def _created(self, record: dict[str, Any]) -> float:
+        return float(record["dynamodb"]["ApproximateCreationDateTime"])
+
+    def _failure_message(self, vshard: _VirtualShard, records: list[dict[str, Any]], condition: str,
+                         invokes: int) -> dict[str, Any]:
+        # The real shard, also with chaos' virtual shards: the range is read back from it (redrive).
+        return on_failure_message(records, shard_id=self.real_shard_id, stream_arn=self.spec.source_arn,
+                                  function_arn=self.function_arn, condition=condition, invokes=invokes)
 
     def _backoff(self, retries: int, stop: threading.Event) -> None:
         delay = min(self.timing.retry_max, self.timing.retry_base * (2 ** max(0, retries - 1)))
@@ -483,8 +496,7 @@ class StreamMapping:
             items, retries, invokes = work.popleft()
             if self.spec.max_age >= 0:
                 now = time.time()
-                expired = [i for i in items
-                           if now - i[0]["dynamodb"]["ApproximateCreationDateTime"] > self.spec.max_age]
+                expired = [i for i in items if now - self._created(i[0]) > self.spec.max_age]
                 if expired:
                     self._discard(vshard, expired, "RecordAgeExceeded", invokes, None)
                     items = [i for i in items if i not in expired]
@@ -540,11 +552,8 @@ class StreamMapping:
         self.stats["discarded"] += len(items)
         records = [i[0] for i in items]
         log.error("%s: %d record(s) discarded (%s); seq %s..%s", self.spec.logical_id, len(records),
-                  condition, records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"])
-
-        # The real shard, also with chaos' virtual shards: the range is read back from it (redrive).
-        message = on_failure_message(records, shard_id=self.real_shard_id, stream_arn=self.spec.source_arn,
-                                     function_arn=self.function_arn, condition=condition, invokes=invokes)
+                  condition, self._seq(records[0]), self._seq(records[-1]))
+        message = self._failure_message(vshard, records, condition, invokes)
         if condition == "RecordAgeExceeded" and invokes == 0:
             message.pop("responseContext")
         try:
@@ -733,6 +742,10 @@ def build_mappings(template: Template, lambdas: LambdaService, endpoint: str, ch
             continue
         if spec.kind == "dynamodb":
             mappings.append(StreamMapping(spec, lambdas, endpoint, chaos, timing))
+        elif spec.kind == "kinesis":
+            from local.kinesis import KinesisMapping  # local.kinesis builds on this module
+
+            mappings.append(KinesisMapping(spec, lambdas, endpoint, chaos, timing))
         else:
             mappings.append(QueueMapping(spec, lambdas, endpoint, timing))
     return mappings

@@ -27,6 +27,7 @@ from local.auth import JwtIssuer
 from local.bus import RuleTargets
 from local.cloud import LocalCloud, MotoChaos, MotoServer
 from local.esm import StreamChaos, Timing, build_mappings
+from local.kinesis import KinesisHub, build_forwarders, hub_for
 from local.lambdas import FunctionSpec, LambdaService
 from local.template import ACCOUNT_ID, REGION, Template, TemplateError
 from local.websocket import WebSocketApi, localize_jwks
@@ -250,6 +251,7 @@ class LocalRuntime:
         self.api: HttpApi | None = None
         self.issuer: JwtIssuer | None = None
         self.mappings: list[Any] = []
+        self.kinesis: KinesisHub | None = None
         self.rules: RuleTargets | None = None
         self.websocket: WebSocketApi | None = None
         self.stream_chaos = StreamChaos(
@@ -293,6 +295,9 @@ class LocalRuntime:
 
         self.cloud = LocalCloud(self.template, endpoint)
         self.cloud.provision()
+        # Kinesis Data Streams for DynamoDB (local/kinesis.py): streams, consumers, forwarders.
+        self.kinesis = hub_for(endpoint)
+        self.cloud.created += self.kinesis.provision(self.template)
         for api in self.template.of_type("AWS::ApiGatewayV2::Api"):
             api.attributes["ApiEndpoint"] = self.base_url
 
@@ -320,6 +325,7 @@ class LocalRuntime:
             self.issuer = JwtIssuer(self.state_dir, LOCAL_ISSUER_FALLBACK, "local")
         self.mappings = build_mappings(self.template, self.lambdas, endpoint, self.stream_chaos,
                                        opts.timing, warn=self.warn)
+        self.mappings += build_forwarders(self.template, endpoint, opts.timing)
         for m in self.mappings:
             m.start()
         self.rules = RuleTargets(self.template, self.lambdas, endpoint)
@@ -556,6 +562,7 @@ class LocalRuntime:
             "warnings": self.warnings,
             "python": sys.version.split()[0],
             "pid": os.getpid(),
-            "streams": {"records_trimmed": self.moto.middleware.retention.trimmed}
+            "streams": {"records_trimmed": self.moto.middleware.retention.trimmed,
+                        "kinesis_records_trimmed": self.kinesis.trimmed if self.kinesis else 0}
             if self.moto is not None and self.moto.middleware is not None else {},
         }

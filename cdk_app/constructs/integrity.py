@@ -89,6 +89,9 @@ class Integrity(Construct):
             function=tamper_detector,
             event_store=store,
             event_names=("MODIFY", "REMOVE"),
+            # On the table's own DynamoDB stream (one of the two readers it may have, issue 18):
+            # the detector watches the source of truth, not a copy one hop downstream.
+            source="dynamodb",
             alerts=alerts,
             emits_parked_streams=False,
         )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -26,17 +27,25 @@ from cdk_app.constructs.nag import acknowledge
 __all__ = ["Projection", "stream_filters"]
 
 
-def stream_filters(prefixes: Sequence[str], event_names: Sequence[str] = ("INSERT",)) -> list[dict]:
+def stream_filters(
+    prefixes: Sequence[str], event_names: Sequence[str] = ("INSERT",), *, kinesis_data: bool = False
+) -> list[dict]:
     """FilterCriteria: inserted items (appends) whose ``stream_id`` starts with one of ``prefixes``.
 
-    No prefixes = every append. Filters are ORed by Lambda. ``event_names``: other record kinds
+    No prefixes = every append. Filters are ORed by Lambda. With ``kinesis_data`` the same pattern
+    sits under ``data``: Lambda decodes a Kinesis record's base64 data as JSON and filters on it
+    (Kinesis Data Streams for DynamoDB writes the change there). ``event_names``: other record kinds
     (the tamper detector wants MODIFY and REMOVE).
     """
     insert = lambda_.FilterRule.is_equal(event_names[0]) if len(event_names) == 1 else lambda_.FilterRule.or_(*event_names)
+
+    def pattern(body: dict) -> dict:
+        return lambda_.FilterCriteria.filter({"data": body} if kinesis_data else body)
+
     if not prefixes:
-        return [lambda_.FilterCriteria.filter({"eventName": insert})]
+        return [pattern({"eventName": insert})]
     return [
-        lambda_.FilterCriteria.filter(
+        pattern(
             {
                 "eventName": insert,
                 "dynamodb": {"Keys": {"stream_id": {"S": lambda_.FilterRule.begins_with(prefix)}}},
@@ -69,14 +78,18 @@ class Projection(Construct):
         iterator_age_alarm: Duration = Duration.minutes(5),
         lag_alarm: Duration = Duration.minutes(5),
         consumer: str | None = None,
+        source: str = "fan_out",
     ) -> None:
+        """``source``: ``"fan_out"`` reads the event store's Kinesis fan-out stream when it has one
+        (its own enhanced fan-out consumer); ``"dynamodb"`` reads the table's DynamoDB stream,
+        for the at most two readers kept there (issue 18)."""
         super().__init__(scope, id)
         self.function = function
         self.read_models = list(read_models)
         fn = function.function
 
-        # Batches the event source mapping gave up on (DDBStreamBatchInfo: shard + sequence range,
-        # no records): drained by `make redrive`. Parking notices go to the parked queue.
+        # Batches the event source mapping gave up on (KinesisBatchInfo / DDBStreamBatchInfo: shard
+        # + sequence range, no records): drained by `make redrive`. Parking notices go to the parked queue.
         self.failed_queue = sqs.Queue(
             self,
             "Failed",
@@ -118,7 +131,6 @@ class Projection(Construct):
             },
         )
 
-        event_store.grant_stream_read(function.role)
         event_store.grant_read_events(function.role)  # gap repair reads the store
         for table in self.read_models:
             table.grant_read_write_data(function.role)
@@ -128,8 +140,7 @@ class Projection(Construct):
         self.consumer = consumer or function.node.id
         function.add_environment("CAIRN_CONSUMER", self.consumer)
 
-        self.event_source = sources.DynamoEventSource(
-            event_store.events_table,
+        settings = dict(
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
@@ -139,10 +150,37 @@ class Projection(Construct):
             max_record_age=max_record_age,
             parallelization_factor=parallelization_factor,
             on_failure=sources.SqsDlq(self.failed_queue),
-            filters=stream_filters(stream_prefixes, event_names),
         )
-        # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
-        fn.add_event_source(self.event_source)
+        self.stream_consumer: kinesis.StreamConsumer | None = None
+        if source not in ("fan_out", "dynamodb"):
+            raise ValueError(f"source must be 'fan_out' or 'dynamodb', not {source!r}")
+        if event_store.fan_out_stream is not None and source == "fan_out":
+            # Its own enhanced fan-out consumer: 2 MB/s per shard pushed to this reader alone, so
+            # the readers do not share (and throttle) each other's throughput.
+            self.stream_consumer = kinesis.StreamConsumer(
+                self,
+                "FanOutConsumer",
+                stream=event_store.fan_out_stream,
+                stream_consumer_name=self.consumer,
+            )
+            # Not KinesisConsumerEventSource: its bind grants GetRecords, SubscribeToShard and
+            # ListStreams on the whole stream too. Lambda reads an EFO consumer with these only
+            # (no KMS grant: the stream uses the AWS-managed aws/kinesis key).
+            event_store.grant_fan_out_read(function.role, self.stream_consumer)
+            self.mapping = fn.add_event_source_mapping(
+                "FanOutMapping",
+                event_source_arn=self.stream_consumer.stream_consumer_arn,
+                filters=stream_filters(stream_prefixes, event_names, kinesis_data=True),
+                **settings,
+            )
+            self.mapping.node.add_dependency(function.role)
+        else:
+            event_store.grant_stream_read(function.role)
+            # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
+            source = sources.DynamoEventSource(
+                event_store.events_table, filters=stream_filters(stream_prefixes, event_names), **settings
+            )
+            fn.add_event_source(source)
 
         # Unlabelled on purpose: a labelled metric makes alarms use metric-math queries.
         self.iterator_age = fn.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))

@@ -134,10 +134,19 @@ def test_consumers_write_only_their_own_tables(synth: Synth, function: str) -> N
 
 @pytest.mark.parametrize("function", ["OrdersProjections", "AccountsProjections", "Snapshotter", "Publisher"])
 def test_stream_consumers_read_the_stream_and_the_events(synth: Synth, function: str) -> None:
+    """Through their own enhanced fan-out consumer only (issue 18): SubscribeToShard on that
+    consumer, the shard listing of the stream, no GetRecords, no DynamoDB stream, no other consumer."""
     events_id = synth.logical_id(EVENTS)
     allowed = _allowed(synth, _role_of(synth, function))
-    stream = json.dumps(get_att(events_id, "StreamArn"), sort_keys=True)
-    assert {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= allowed[stream]
+    mapping = next(m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+                   if m["Properties"]["FunctionName"] == ref(function))
+    own = json.dumps(mapping["EventSourceArn"], sort_keys=True)
+    assert allowed[own] == {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
+    stream = json.dumps(get_att(synth.logical_id("Cairn/EventStore/FanOut")), sort_keys=True)
+    assert allowed[stream] == {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards"}
+    kinesis = {r for r, actions in allowed.items() if any(a.startswith("kinesis:") for a in actions)}
+    assert kinesis == {own, stream}
+    assert json.dumps(get_att(events_id, "StreamArn"), sort_keys=True) not in allowed
     assert allowed[json.dumps(get_att(events_id), sort_keys=True)] == {"dynamodb:Query", "dynamodb:GetItem"}
 
 

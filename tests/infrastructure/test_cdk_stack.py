@@ -18,6 +18,7 @@ from tests.infrastructure.cdk_helpers import (
 )
 
 EVENTS = "Cairn/EventStore/Events"
+FAN_OUT = "Cairn/EventStore/FanOut"
 IDEMPOTENCY = "Cairn/EventStore/Idempotency"
 SNAPSHOTS = "Cairn/EventStore/Snapshots"
 READ_MODELS = {
@@ -244,14 +245,31 @@ STREAM_CONSUMERS = {
     "AccountsProjections": ["account-"],
     "Snapshotter": ["order-", "account-"],
     "Publisher": ["order-"],
+}
+# Readers kept on the table's own DynamoDB stream (at most two, issue 18)
+DDB_STREAM_CONSUMERS = {
     "TamperDetector": [],  # MODIFY / REMOVE of any stream (tests/infrastructure/test_cdk_integrity.py)
 }
+
+
+def test_the_tamper_detector_reads_the_tables_own_stream(synth: Synth) -> None:
+    props = _mappings(synth)["TamperDetector"]
+    assert props["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")
+    assert [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]] == [
+        {"eventName": ["MODIFY", "REMOVE"]}
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(STREAM_CONSUMERS))
 def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     props = _mappings(synth)[name]
-    assert props["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")
+    # Kinesis Data Streams for DynamoDB through the consumer's own enhanced fan-out consumer
+    consumer_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+    assert props["EventSourceArn"] == get_att(consumer_id, "ConsumerARN")
+    consumer = synth.resources[consumer_id]
+    assert consumer["Type"] == "AWS::Kinesis::StreamConsumer"
+    assert consumer["Properties"]["StreamARN"] == get_att(synth.logical_id(FAN_OUT))
+    assert consumer["Properties"]["ConsumerName"] == name
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BisectBatchOnFunctionError"] is True
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -269,13 +287,29 @@ def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     assert synth.template["Outputs"][f"{name}FailedQueueUrl"]["Value"] == ref(queue_id)
     assert env["CAIRN_CONSUMER"] == name
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
-    if name == "TamperDetector":
-        assert patterns == [{"eventName": ["MODIFY", "REMOVE"]}]
-        return
-    assert patterns == [
-        {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}
+    assert patterns == [  # Lambda filters a Kinesis record on its decoded data
+        {"data": {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}}
         for prefix in STREAM_CONSUMERS[name]
     ]
+
+
+def test_fan_out_past_two_readers(synth: Synth) -> None:
+    """AWS advises at most two readers per DynamoDB stream shard: the events table's stream keeps
+    at most two mappings, and every stream consumer reads the table's Kinesis data stream through
+    an enhanced fan-out consumer of its own (issue 18)."""
+    events = synth.resources[synth.logical_id(EVENTS)]["Properties"]
+    stream_id = synth.logical_id(FAN_OUT)
+    assert events["KinesisStreamSpecification"]["StreamArn"] == get_att(stream_id)
+    mappings = list(synth.of_type("AWS::Lambda::EventSourceMapping").values())
+    on_ddb_stream = [m for m in mappings if m["Properties"]["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")]
+    assert len(on_ddb_stream) <= 2
+    consumers = [m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings
+                 if m["Properties"]["FunctionName"]["Ref"] in STREAM_CONSUMERS]
+    assert len(consumers) == len(STREAM_CONSUMERS) == len(set(consumers))  # one EFO consumer each
+    assert set(synth.of_type("AWS::Kinesis::StreamConsumer")) == set(consumers)
+    stream = synth.resources[stream_id]["Properties"]
+    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
 
 
 def test_parked_queues_are_encrypted_and_ssl_only(synth: Synth) -> None:
@@ -284,7 +318,7 @@ def test_parked_queues_are_encrypted_and_ssl_only(synth: Synth) -> None:
         for m in _mappings(synth).values()
         if "DestinationConfig" in m
     }
-    assert len(parked) == len(STREAM_CONSUMERS)
+    assert len(parked) == len(STREAM_CONSUMERS) + len(DDB_STREAM_CONSUMERS)
     _assert_queues_encrypted_and_ssl_only(synth, parked)
 
 

@@ -128,3 +128,19 @@ def test_the_snapshotter_takes_its_snapshots_from_kinesis_records(harness, snaps
     finally:
         for cached in caches:
             cached.cache_clear()
+
+
+def test_lag_is_measured_in_seconds_from_kinesis_records():
+    """Kinesis for DynamoDB writes ApproximateCreationDateTime in milliseconds; the converted
+    record is in seconds, or LagSeconds would always read 0 (now - milliseconds < 0)."""
+    from cairn.projections.kinesis import dynamodb_records, kinesis_record
+    from cairn.projections.lag import batch_lag_seconds
+
+    created = 1_700_000_000
+    stream_record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": created, "Keys": {"stream_id": {"S": "order-1"}, "version": {"N": "1"}},
+        "NewImage": {"stream_id": {"S": "order-1"}, "version": {"N": "1"}}, "SequenceNumber": "1"}}
+    record = kinesis_record(stream_record, sequence_number="49", table_name="events", stream_arn=ARN)
+    [converted] = dynamodb_records([record])
+    assert converted["dynamodb"]["ApproximateCreationDateTime"] == created
+    assert batch_lag_seconds([converted], now=created + 42) == 42

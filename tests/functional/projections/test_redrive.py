@@ -147,3 +147,45 @@ def test_cli_redrive_dry_run_and_json(harness, failed_queue, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["consumer", "batches", "redriven", "failed", "streams", "events"]
     assert_orders_match_store(harness, order_ids)
+
+
+def test_kinesis_batch_is_read_back_from_the_fan_out_stream(harness, failed_queue):
+    """With the Kinesis fan-out (issue 18) the on-failure record carries ``KinesisBatchInfo``: the
+    range is read back from the Kinesis shard (the changes as DynamoDB writes them there)."""
+    from cairn.aws import client
+    from cairn_tools.redrive import projections_applier, redrive
+    from local.esm import on_failure_message
+    from local.kinesis import change_record, partition_key
+
+    order_ids = seed_orders(harness, random.Random(43), 5)
+    records = [r for r in harness.reader.new() if stream_of(r).startswith("order-")]
+    kinesis = client("kinesis")
+    kinesis.create_stream(StreamName="cairn-fan-out", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="cairn-fan-out")["StreamDescriptionSummary"]["StreamARN"]
+    [shard] = kinesis.list_shards(StreamName="cairn-fan-out")["Shards"]
+    put = kinesis.put_records(StreamName="cairn-fan-out", Records=[
+        {"Data": json.dumps(change_record(r, harness.events_table)).encode(), "PartitionKey": partition_key(r)}
+        for r in records])
+    sequences = [entry["SequenceNumber"] for entry in put["Records"]]
+    ranged = [{"dynamodb": {"SequenceNumber": seq, "ApproximateCreationDateTime": r["dynamodb"]["ApproximateCreationDateTime"]}}
+              for seq, r in zip(sequences, records, strict=True)]
+    message = on_failure_message(ranged, shard_id=shard["ShardId"], stream_arn=arn,
+                                 function_arn="arn:aws:lambda:::function:x", invokes=11)
+    message["KinesisBatchInfo"] = message.pop("DDBStreamBatchInfo")
+    harness.sqs.send_message(QueueUrl=failed_queue, MessageBody=json.dumps(message))
+    engines = [harness.engine(n) for n in ("order_view", "user_orders", "analytics")]
+    orders = consumer(harness, "OrdersProjections", failed_queue, projections_applier(engines))
+    with pytest.raises(AssertionError):
+        assert_orders_match_store(harness, order_ids)
+    without = redrive(orders, harness.sqs, harness.reader.streams)  # no Kinesis client: kept
+    assert (without.redriven, without.failed) == (0, 1) and "Kinesis" in without.errors[0]
+    result = redrive(orders, harness.sqs, harness.reader.streams, kinesis=kinesis)
+    assert (result.redriven, result.failed) == (1, 0), result.errors
+    assert result.streams == len({stream_of(r) for r in records})
+    assert_orders_match_store(harness, order_ids)
+    # a batch whose records left the stream (retention) stays in the queue, not "applied"
+    message["KinesisBatchInfo"]["startSequenceNumber"] = str(int(sequences[0]) - 1)
+    message["KinesisBatchInfo"]["endSequenceNumber"] = str(int(sequences[0]) - 1)
+    harness.sqs.send_message(QueueUrl=failed_queue, MessageBody=json.dumps(message))
+    gone = redrive(orders, harness.sqs, harness.reader.streams, kinesis=kinesis)
+    assert (gone.redriven, gone.failed) == (0, 1) and "no longer in the stream" in gone.errors[0]

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 def dynamodb_records(kinesis_records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Lambda Kinesis records -> DynamoDB-stream-shaped records (``eventName``, ``dynamodb`` with
-    ``Keys``, ``NewImage`` and ``SequenceNumber`` = the Kinesis sequence number).
+    ``Keys``, ``NewImage``, ``ApproximateCreationDateTime`` in seconds and ``SequenceNumber`` = the
+    Kinesis sequence number).
 
     A record whose data is not a DynamoDB change (undecodable) is kept with ``eventName`` None, so
     :func:`cairn.projections.consumer.group_records` skips it, and it is logged.
@@ -45,6 +46,11 @@ def dynamodb_records(kinesis_records: Sequence[Mapping[str, Any]]) -> list[dict[
             out.append({"eventID": record.get("eventID"), "eventName": None, "dynamodb": {"SequenceNumber": sequence}})
             continue
         body["SequenceNumber"] = sequence
+        created = body.get("ApproximateCreationDateTime")
+        if isinstance(created, int | float):
+            # Kinesis for DynamoDB writes milliseconds; the DynamoDB Streams shape (and the lag
+            # metrics read from it) is epoch seconds.
+            body["ApproximateCreationDateTime"] = created / 1000
         out.append(
             {
                 "eventID": change.get("eventID") or record.get("eventID"),

@@ -69,7 +69,8 @@ def failed_batches(sqs: Any, queue_url: str, *, peek: int = 10) -> tuple[int, fl
         got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, peek), VisibilityTimeout=0)
         for message in got.get("Messages", ()):
             try:
-                info = json.loads(message["Body"]).get("DDBStreamBatchInfo") or {}
+                body = json.loads(message["Body"])
+                info = body.get("DDBStreamBatchInfo") or body.get("KinesisBatchInfo") or {}
             except (ValueError, AttributeError):
                 continue
             arrival = _epoch(info.get("approximateArrivalOfFirstRecord"))
