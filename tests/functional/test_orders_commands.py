@@ -208,13 +208,14 @@ def test_staff_check_comes_before_body_validation(orders_api: Api):
     assert orders_api.post(f"/orders/{order_id}/payment", {"amount": 1.5}, **STAFF).is_problem(422)
 
 
-@pytest.mark.parametrize("groups", ["[staff]", "staff", "[admin staff]", ["staff"], '["admin","staff"]'])
+@pytest.mark.parametrize("groups", ["[staff]", "staff", "[admin staff]", ["staff"]])
 def test_staff_group_in_every_shape_api_gateway_may_pass(orders_api: Api, groups: Any):
     order_id = create(orders_api)
     assert pay(orders_api, order_id, groups=groups).status == 200
 
 
-@pytest.mark.parametrize("groups", ["[staffing]", "[admin]", "", "[]", "notstaff"])
+# '["admin","staff"]' is not how API Gateway renders a list claim: read exactly, it is one group
+@pytest.mark.parametrize("groups", ["[staffing]", "[admin]", "", "[]", "notstaff", '["admin","staff"]'])
 def test_groups_that_merely_look_like_staff_are_not_staff(orders_api: Api, groups: str):
     order_id = create(orders_api)
     assert pay(orders_api, order_id, groups=groups).is_problem(403)

@@ -30,6 +30,11 @@ TRANSIENT_CODES = frozenset(
         "RequestThrottled",
         "Throttling",
         "TooManyRequestsException",
+        # KMS (personal-data keys)
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "KeyUnavailableException",
+        "LimitExceededException",
     }
 )
 # reasons of a TransactionCanceledException that are not a failed condition (DynamoDB's list)
