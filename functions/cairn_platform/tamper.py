@@ -21,6 +21,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from cairn.lag import batch_lag_seconds, emit_lag
+
 __all__ = ["handler", "inspect", "is_sanctioned_removal"]
 
 logger = Logger()
@@ -64,7 +66,9 @@ def inspect(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    findings = inspect(event.get("Records") or [])
+    records = event.get("Records") or []
+    findings = inspect(records)
+    emit_lag("TamperDetector", batch_lag_seconds(records), 0)  # a detector that falls behind sees late
     for finding in findings:
         logger.error("event item changed behind the store", extra={"tamper": finding, "stream_id": finding["stream_id"]})
     metrics.add_metric(name="TamperDetected", unit=MetricUnit.Count, value=len(findings))

@@ -205,6 +205,9 @@ class World:
         endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.template = Template.load(template_path, STACK)
         LocalCloud(self.template, endpoint).provision()
+        from local.kinesis import KinesisHub
+
+        KinesisHub(endpoint).provision(self.template)  # the fan-out stream's consumers get their ARNs
         specs = function_specs(self.template, endpoint=endpoint, base_url="http://127.0.0.1:9",
                                state_dir=state_dir, warn=lambda _message: None)
         self.specs = {s.logical_id: s for s in specs}
@@ -246,21 +249,32 @@ class World:
         """Every record of the mapping's stream that passes its filters, in stream order."""
         from local.esm import stream_record_for_lambda
         from local.filters import matches_any
+        from local.kinesis import change_record
 
         mapping = self.mappings[function]
+        source_arn, table_name = mapping.source_arn, None
+        if mapping.kind == "kinesis":
+            # A fan-out reader: the events table's changes, filtered as Lambda filters the Kinesis
+            # record (on its decoded ``data``). Delivered in the DynamoDB Streams shape, which every
+            # stream consumer also accepts (cairn.projections.kinesis): the metrics are the point here.
+            (table,) = [t for t in self.template.of_type("AWS::DynamoDB::Table")
+                        if "KinesisStreamSpecification" in t.properties]
+            source_arn, table_name = table.attributes["StreamArn"], table.ref
         streams = self.client("dynamodbstreams")
         records = []
-        for shard in streams.describe_stream(StreamArn=mapping.source_arn)["StreamDescription"]["Shards"]:
+        for shard in streams.describe_stream(StreamArn=source_arn)["StreamDescription"]["Shards"]:
             iterator = streams.get_shard_iterator(
-                StreamArn=mapping.source_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                StreamArn=source_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
             )["ShardIterator"]
             while iterator:
                 page = streams.get_records(ShardIterator=iterator, Limit=1000)
-                records.extend(stream_record_for_lambda(r, mapping.source_arn) for r in page["Records"])
+                records.extend(stream_record_for_lambda(r, source_arn) for r in page["Records"])
                 if not page["Records"]:
                     break
                 iterator = page.get("NextShardIterator")
         records.sort(key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
+        if table_name is not None:
+            return [r for r in records if matches_any(mapping.filters, {"data": change_record(r, table_name)})]
         return [r for r in records if matches_any(mapping.filters, r)]
 
     def new_stream_records(self, function: str) -> list[dict[str, Any]]:
