@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -18,7 +19,16 @@ def test_concurrent_deposits_lose_nothing(cairn):
     n = 24
 
     def deposit(i: int):
-        return cairn.request("POST", f"/accounts/{account}/deposits", {"amount": "1.25"}, owner)
+        # a client as API.md asks: a 503 (writers kept winning the race) is retried after Retry-After
+        # with the same Idempotency-Key, so a retry can never deposit twice
+        key = {"Idempotency-Key": f"dep-{i}-{uuid.uuid4()}"}
+        for _ in range(10):
+            status, headers, body = cairn.request(
+                "POST", f"/accounts/{account}/deposits", {"amount": "1.25"}, owner, key)
+            if status != 503:
+                break
+            time.sleep(min(float(headers.get("Retry-After") or 1), 2.0))
+        return status, headers, body
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(deposit, range(n)))
