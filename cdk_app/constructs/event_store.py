@@ -7,6 +7,8 @@ later grant (by anyone, ``dynamodb:*`` included) can turn the log into something
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -157,11 +159,26 @@ class EventStore(Construct):
             )
         )
 
-    def grant_append(self, grantee: iam.IGrantable) -> None:
-        """Append events (conditional Put / transactions of Puts + ConditionChecks) and load them."""
+    def grant_append(self, grantee: iam.IGrantable, *, stream_prefixes: Sequence[str] = ()) -> None:
+        """Append events (conditional Put / transactions of Puts + ConditionChecks) and load them.
+
+        ``stream_prefixes``: only streams whose id starts with one of them (``dynamodb:LeadingKeys``),
+        e.g. the payment service may touch ``payment-*`` streams and nothing else.
+        """
         self._deny_mutations(grantee)
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(APPEND_ACTIONS), resource_arns=[self.events_table.table_arn]
+        if not stream_prefixes:
+            iam.Grant.add_to_principal(
+                grantee=grantee, actions=list(APPEND_ACTIONS), resource_arns=[self.events_table.table_arn]
+            )
+            return
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(APPEND_ACTIONS),
+                resources=[self.events_table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*" for prefix in stream_prefixes]}
+                },
+            )
         )
 
     def grant_read_events(self, grantee: iam.IGrantable) -> None:

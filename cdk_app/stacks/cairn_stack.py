@@ -29,6 +29,7 @@ from cdk_app.constructs import (
     ReadModelTable,
     Route,
 )
+from cdk_app.constructs.processes import wire_catalog
 
 __all__ = [
     "CAIRN_LAYER",
@@ -70,7 +71,7 @@ _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, _STORE),
+    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, (*_STORE, "CATALOG_TABLE")),
     FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
     FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
@@ -83,7 +84,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("InventoryQueries", "inventory.queries.handler", "inventory", 512, 10, ("INVENTORY_TABLE",)),
     FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
                  ("NOTIFICATIONS_TABLE",)),
-    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10, (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE")),
+    FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
+                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE")),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
@@ -93,6 +95,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
     FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
                  ("NOTIFICATIONS_TABLE",)),
+    FunctionSpec("Catalog", "catalog.api.handler", "catalog", 512, 10,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE")),
+    FunctionSpec("CatalogProjections", "catalog.projections.handler", "catalog", 512, 60,
+                 ("EVENTS_TABLE", "CATALOG_TABLE")),
 )
 
 # (method, path, function, public) — exactly the routes of API.md / docs/architecture.md.
@@ -116,6 +122,8 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
+    ("PUT", "/catalog/{sku}", "Catalog", False),
+    ("GET", "/catalog/{sku}", "Catalog", False),
     ("GET", "/health", "Ops", True),
     ("GET", "/openapi.json", "Ops", True),
 )
@@ -128,6 +136,7 @@ TABLES = {
     "ACCOUNT_VIEW_TABLE": ("AccountView", "AccountViewTableName"),
     "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
     "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
+    "CATALOG_TABLE": ("CatalogTable", "CatalogTableName"),
 }
 # Tables whose consumers write expiring dedupe records.
 TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
@@ -245,7 +254,7 @@ class CairnStack(Stack):
                 tables[env].grant_read_data(fns[name].role)
         tables["INVENTORY_TABLE"].grant_read_data(fns["InventoryQueries"].role)
         tables["NOTIFICATIONS_TABLE"].grant_read_data(fns["NotificationsQueries"].role)
-        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE"):
+        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE"):
             tables[env].grant_read_data(fns["Ops"].role)
 
         # -- stream consumers ---------------------------------------------------------------------
@@ -287,6 +296,10 @@ class CairnStack(Stack):
                 emits_parked_streams=False,
             ),
         }
+        projections["CatalogProjections"] = wire_catalog(
+            self, catalog=fns["Catalog"], projections=fns["CatalogProjections"], orders_commands=fns["OrdersCommands"],
+            store=store, table=tables["CATALOG_TABLE"], alerts=alerts,
+        )
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
         store.grant_snapshot_read(fns["Publisher"].role)

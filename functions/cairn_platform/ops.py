@@ -34,6 +34,7 @@ HTTP_MODULES = (
     "accounts.queries",
     "inventory.queries",
     "notifications.queries",
+    "catalog.api",
     "cairn_platform.ops",
 )
 
@@ -43,6 +44,7 @@ PROJECTION_TABLES = {
     "user_orders": "USER_ORDERS_TABLE",
     "analytics": "ANALYTICS_TABLE",
     "account_view": "ACCOUNT_VIEW_TABLE",
+    "catalog": "CATALOG_TABLE",
 }
 
 

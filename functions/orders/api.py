@@ -32,7 +32,7 @@ class _Body(BaseModel):
 
 
 class CreateOrderBody(_Body):
-    items: Annotated[list[domain.OrderLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
+    items: Annotated[list[domain.RequestedLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
     currency: Currency
     payment_token: domain.PaymentToken | None = None
 
@@ -101,6 +101,18 @@ def _existing_order_command(
     )
 
 
+def _priced(body: CreateOrderBody) -> list[domain.OrderLine]:
+    """The lines priced by the catalog (409 unknown-product / price-mismatch / currency-mismatch)."""
+    from cairn.http import domain_problem
+    from orders.app import price_list
+
+    try:
+        return domain.price_lines(body.items, body.currency, price_list().prices(line.sku for line in body.items))
+    except domain.DomainError as exc:
+        service.count("CommandRejected")
+        raise domain_problem(exc) from None
+
+
 COMMAND_PROBLEMS = {
     409: "A business rule said no (type …/invalid-transition, …/payment-amount-mismatch)",
     412: "If-Match does not match the stream's version (body has current_version)",
@@ -112,15 +124,17 @@ COMMAND_PROBLEMS = {
     "/orders",
     status_code=201,
     summary="Place an order",
-    description="The server assigns `order_id`; `Location` points at the new order.",
+    description="The server assigns `order_id`; `Location` points at the new order. Every line is priced "
+    "from the catalog (`unit_price` optional: when sent it must equal the catalog's).",
     tags=["orders"],
+    problems={409: "…/unknown-product, …/price-mismatch, …/currency-mismatch: prices come from the catalog"},
 )
 def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
     order_id = f"order-{uuid.uuid4()}"
     command = domain.CreateOrder(
         order_id=order_id,
         customer_id=service.principal.sub,
-        items=body.items,
+        items=_priced(body),
         currency=body.currency,
         payment_token=body.payment_token,
     )

@@ -47,12 +47,66 @@ class PaymentMismatchError(DomainError):
     title = "Payment amount does not match the order total"
 
 
+class UnknownProductError(DomainError):
+    code = "unknown-product"
+    title = "Unknown product"
+
+
+class PriceMismatchError(DomainError):
+    code = "price-mismatch"
+    title = "The price sent is not the catalog's price"
+
+
+class CurrencyMismatchError(DomainError):
+    code = "currency-mismatch"
+    title = "The order's currency is not the product's"
+
+
 # -- value objects --------------------------------------------------------------------------
 class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
     unit_price: UnitPrice
+
+
+class RequestedLine(BaseModel):
+    """A line as the client sends it: the price is optional (the catalog's is taken)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    unit_price: UnitPrice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPrice:
+    """A product's price in force, as the catalog's published read model says."""
+
+    unit_price: Decimal
+    currency: str
+    version: int
+
+
+def price_lines(lines: list[RequestedLine], currency: str, catalog: dict[str, CatalogPrice]) -> list[OrderLine]:
+    """Order lines priced by the catalog: the server sets prices, the client may only confirm them.
+
+    Unknown SKU -> UnknownProductError; a product sold in another currency -> CurrencyMismatchError;
+    a sent price that is not the catalog's (a stale page) -> PriceMismatchError.
+    """
+    priced = []
+    for index, line in enumerate(lines):
+        entry = catalog.get(line.sku)
+        if entry is None:
+            raise UnknownProductError(f"items[{index}]: {line.sku} is not in the catalog")
+        if entry.currency != currency:
+            raise CurrencyMismatchError(f"items[{index}]: {line.sku} is sold in {entry.currency}, not {currency}")
+        if line.unit_price is not None and line.unit_price != entry.unit_price:
+            raise PriceMismatchError(
+                f"items[{index}]: {line.sku} costs {entry.unit_price} {entry.currency}, not {line.unit_price}"
+            )
+        priced.append(OrderLine(sku=line.sku, quantity=line.quantity, unit_price=entry.unit_price))
+    return priced
 
 
 # -- commands -------------------------------------------------------------------------------

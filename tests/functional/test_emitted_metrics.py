@@ -170,7 +170,14 @@ class Container:
 
     def api(self) -> Api:
         """The functional suites' API Gateway client, calling this environment."""
-        return Api(lambda event, _context: self.invoke(event))
+        def call(event: dict[str, Any], _context: Any) -> Any:
+            if event.get("routeKey") == "POST /orders" and event.get("body"):
+                from tests.functional.conftest import seed_catalog_for
+
+                self.call(lambda: seed_catalog_for(json.loads(event["body"])))  # the function's CATALOG_TABLE
+            return self.invoke(event)
+
+        return Api(call, seed_catalog=False)
 
 
 class World:
@@ -358,6 +365,12 @@ def command_scenarios(world: World) -> dict[str, str]:
     assert rejected.is_problem(409, "invalid-transition"), rejected.text
     ids["poison_order"] = ok(orders.post("/orders", ORDER_BODY), 201)["order_id"]
 
+    # the catalog: a product listed then re-priced, and one whose stream will be poisoned
+    catalog = world.container("Catalog").api()
+    for sku, price in (("CAT-1", "3.00"), ("CAT-1", "3.50"), ("CAT-POISON", "1.00")):
+        ok(catalog("PUT", f"/catalog/{sku}", body={"name": sku, "unit_price": price, "currency": "USD"},
+                   groups=STAFF))
+
     ids["raced_account"] = account_id = ok(accounts.post("/accounts", {"currency": "USD"}), 201)["account_id"]
     ok(other_accounts.post(f"/accounts/{account_id}/deposits", {"amount": "10.00"}))
     moved = ok(accounts.post(f"/accounts/{account_id}/deposits", {"amount": "5.00"}))
@@ -476,6 +489,7 @@ def emissions(template_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         snapshot_scenario(world)
         projection_scenario(world, "OrdersProjections", ids["poison_order"])
         projection_scenario(world, "AccountsProjections", ids["poison_account"])
+        projection_scenario(world, "CatalogProjections", "product-CAT-POISON")
     finally:
         world.close()
     return world.emissions

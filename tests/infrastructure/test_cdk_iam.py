@@ -89,6 +89,12 @@ def test_command_functions_append_and_write_markers_only(synth: Synth, function:
     s3_actions = {a for actions in allowed.values() for a in actions if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:ListBucket"}  # read snapshots, never write them
     dynamo_resources = {r for r, actions in allowed.items() if any(a.startswith("dynamodb:") for a in actions)}
+    if function == "OrdersCommands":  # prices orders from the catalog's published read model: read only
+        catalog = json.dumps(get_att(synth.logical_id("Cairn/CatalogTable/Table")), sort_keys=True)
+        assert allowed[catalog] <= {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
+                                    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                                    "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+        dynamo_resources -= {catalog}
     assert dynamo_resources == {events, markers}
 
 
