@@ -54,6 +54,11 @@ class CancellationBody(_Body):
     reason: domain.Text
 
 
+class RefundBody(_Body):
+    refund_id: domain.ShortId
+    amount: Money
+
+
 class OrderCommandResult(BaseModel):
     order_id: str
     version: int
@@ -131,12 +136,19 @@ COMMAND_PROBLEMS = {
 )
 def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
     order_id = f"order-{uuid.uuid4()}"
+    items = _priced(body)
+    intent = None
+    if body.payment_token is not None:
+        from orders.app import payment_intents
+
+        # the token goes encrypted into a short-lived payment intent; the event names only the intent
+        intent = payment_intents().create(order_id, body.payment_token)
     command = domain.CreateOrder(
         order_id=order_id,
         customer_id=service.principal.sub,
-        items=_priced(body),
+        items=items,
         currency=body.currency,
-        payment_token=body.payment_token,
+        payment_intent=intent,
     )
     return execute(
         service,
@@ -209,6 +221,27 @@ def cancel_order(
     command = domain.CancelOrder(reason=body.reason)
     return _existing_order_command(
         "POST /orders/{id}/cancellation", id, command, body, if_match, idempotency_key, owner_may=True
+    )
+
+
+@service.post(
+    "/orders/<id>/refund",
+    staff=True,
+    summary="Record the refund of a payment staff recorded by hand (staff)",
+    description="Only for a CANCELLED order that had been PAID; `amount` must equal what was paid. "
+    "Payments captured by the payment service are refunded by it (the order becomes REFUNDED by itself).",
+    tags=["orders"],
+    problems={
+        409: "…/not-paid, …/refund-amount-mismatch, …/refunded-by-payment-service, …/invalid-transition",
+        412: COMMAND_PROBLEMS[412],
+    },
+)
+def record_refund(
+    id: OrderId, body: RefundBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.RecordRefund(refund_id=body.refund_id, amount=body.amount, by="staff")
+    return _existing_order_command(
+        "POST /orders/{id}/refund", id, command, body, if_match, idempotency_key, owner_may=False
     )
 
 

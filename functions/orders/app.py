@@ -30,3 +30,16 @@ def price_list():
     from orders.pricing import ReadModelPriceList
 
     return ReadModelPriceList(client("dynamodb"), os.environ["CATALOG_TABLE"])
+
+
+@cache
+def payment_intents():
+    """Where POST /orders puts a payment token (encrypted, expiring): ``PAYMENT_INTENTS_TABLE`` + ``PAYMENT_INTENTS_KEY``."""
+    import os
+
+    from cairn.aws import client
+    from orders.intents import DynamoDBPaymentIntents
+
+    return DynamoDBPaymentIntents(
+        client("dynamodb"), client("kms"), os.environ["PAYMENT_INTENTS_TABLE"], os.environ["PAYMENT_INTENTS_KEY"]
+    )

@@ -38,13 +38,15 @@ ENV = {
     "INVENTORY_TABLE": "cairn-inventory",
     "NOTIFICATIONS_TABLE": "cairn-notifications",
     "CATALOG_TABLE": "cairn-catalog",
+    "PAYMENT_INTENTS_TABLE": "cairn-payment-intents",
+    "PAYMENT_INTENTS_KEY": "alias/cairn-payment-intents",
     "POWERTOOLS_METRICS_NAMESPACE": "Cairn",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SNAPSHOT_EVERY": "order=50,account=100",
 }
 
 READ_MODEL_TABLES = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE",
-                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE", "CATALOG_TABLE")
+                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE", "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE")
 
 # Every route of API.md, as API Gateway's route keys: used to fill routeKey and pathParameters.
 ROUTES = (
@@ -333,6 +335,15 @@ def captured_logs(service: Any) -> Iterator[list[dict[str, Any]]]:
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 
+def create_intents_key() -> None:
+    """The payment-intents KMS key, under the alias ``PAYMENT_INTENTS_KEY`` names."""
+    from cairn.aws import client
+
+    kms = client("kms")
+    key_id = kms.create_key(Description="payment intents")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"], TargetKeyId=key_id)
+
+
 def reset_runtimes() -> None:
     """Forget warm state: runtimes and query clients are per process (per "container")."""
     import accounts.app
@@ -342,6 +353,7 @@ def reset_runtimes() -> None:
 
     orders.app.runtime.cache_clear()
     orders.app.price_list.cache_clear()
+    orders.app.payment_intents.cache_clear()
     import catalog.api
     import catalog.app
 
@@ -377,6 +389,7 @@ def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
             BillingMode="PAY_PER_REQUEST",
         )
     client("s3").create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
+    create_intents_key()
     reset_runtimes()
     yield dict(ENV)
     reset_runtimes()
