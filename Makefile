@@ -9,7 +9,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish clean
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish processes clean
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -78,6 +78,9 @@ fuzz: setup
 schemas: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.event_schemas
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m integration --write --docs
+
+processes: $(STAMP)
+	$(PY) -m cairn_tools.processes $(ARGS)
 
 republish: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.publisher $(STREAM)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -29,7 +28,7 @@ from cdk_app.constructs import (
     ReadModelTable,
     Route,
 )
-from cdk_app.constructs.processes import wire_catalog
+from cdk_app.constructs.processes import payment_intents_key, wire_catalog, wire_payments
 
 __all__ = [
     "CAIRN_LAYER",
@@ -71,7 +70,8 @@ _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, (*_STORE, "CATALOG_TABLE")),
+    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10,
+                 (*_STORE, "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY")),
     FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
     FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
@@ -91,7 +91,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME")),
-    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30, _STORE),
+    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENT_INTENTS_TABLE")),
+    FunctionSpec("OrderPayments", "orders.payment_events.handler", "orders", 1024, 30, _STORE),
+    FunctionSpec("PaymentTimeouts", "orders.timeouts.handler", "orders", 1024, 60,
+                 (*_STORE, "PAYMENT_TIMEOUTS_TABLE", "PAYMENT_TIMEOUT_SECONDS")),
     FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
     FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
                  ("NOTIFICATIONS_TABLE",)),
@@ -108,6 +112,7 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("POST", "/orders/{id}/shipment", "OrdersCommands", False),
     ("POST", "/orders/{id}/delivery", "OrdersCommands", False),
     ("POST", "/orders/{id}/cancellation", "OrdersCommands", False),
+    ("POST", "/orders/{id}/refund", "OrdersCommands", False),
     ("GET", "/orders/{id}", "OrdersQueries", False),
     ("GET", "/orders/{id}/history", "OrdersQueries", False),
     ("GET", "/orders/{id}/events", "OrdersQueries", False),
@@ -137,9 +142,11 @@ TABLES = {
     "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
     "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
     "CATALOG_TABLE": ("CatalogTable", "CatalogTableName"),
+    "PAYMENT_INTENTS_TABLE": ("PaymentIntents", "PaymentIntentsTableName"),
+    "PAYMENT_TIMEOUTS_TABLE": ("PaymentTimeoutsTable", "PaymentTimeoutsTableName"),
 }
 # Tables whose consumers write expiring dedupe records.
-TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
+TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at", "PAYMENT_INTENTS_TABLE": "expires_at"}
 
 _CODE_EXCLUDES = [
     "**/__pycache__",
@@ -184,6 +191,7 @@ class CairnStack(Stack):
         api_rate_limit: int = 200,
         api_burst_limit: int = 400,
         notifications_email_from: str | None = None,
+        payment_timeout_seconds: int = 900,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, description="Cairn: serverless event sourcing + CQRS", **kwargs)
@@ -208,6 +216,7 @@ class CairnStack(Stack):
             skip_build=skip_layer_build,
             description="cairn runtime + Powertools + pydantic (python3.13, arm64)",
         )
+        intents_key = payment_intents_key(self)
         code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
 
         env_values = {
@@ -216,6 +225,8 @@ class CairnStack(Stack):
             "SNAPSHOT_BUCKET": store.snapshot_bucket.bucket_name,
             "EVENT_BUS_NAME": bus.bus.event_bus_name,
             "SNAPSHOT_EVERY": ",".join(f"{kind}={every}" for kind, every in SNAPSHOT_EVERY.items()),
+            "PAYMENT_INTENTS_KEY": intents_key.key_arn,
+            "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout_seconds),
             **{env: table.table_name for env, table in tables.items()},
         }
         fns: dict[str, CairnFunction] = {}
@@ -238,7 +249,7 @@ class CairnStack(Stack):
         self.functions = fns
 
         # -- commands: append events + markers, load snapshots (never write them) ---------------
-        for name in ("OrdersCommands", "AccountsCommands", "Payments"):
+        for name in ("OrdersCommands", "AccountsCommands"):
             store.grant_append(fns[name].role)
             store.grant_write_markers(fns[name].role)
             store.grant_snapshot_read(fns[name].role)
@@ -291,7 +302,7 @@ class CairnStack(Stack):
                 "PublisherConsumer",
                 function=fns["Publisher"],
                 event_store=store,
-                stream_prefixes=["order-"],
+                stream_prefixes=["order-", "payment-"],
                 alerts=alerts,
                 emits_parked_streams=False,
             ),
@@ -307,11 +318,9 @@ class CairnStack(Stack):
 
         # -- event-driven consumers (EventBridge -> SQS -> Lambda) --------------------------------
         subscriptions = [
-            bus.subscribe(
-                "PaymentsSubscription",
-                function=fns["Payments"],
-                detail_types=["OrderCreated"],
-                detail={"data": {"payment_token": events.Match.exists()}},
+            *wire_payments(
+                self, fns=fns, store=store, bus=bus, intents=tables["PAYMENT_INTENTS_TABLE"], intents_key=intents_key,
+                timeouts_table=tables["PAYMENT_TIMEOUTS_TABLE"],
             ),
             bus.subscribe(
                 "InventorySubscription",

@@ -23,6 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 600.0  # a first synth on a cold machine
+E2E_PAYMENT_TIMEOUT = 15  # seconds; the deployed default is 900
 
 
 def _parse(payload: bytes) -> Any:
@@ -150,7 +151,9 @@ def cairn(tmp_path_factory) -> Iterator[Cairn]:
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "--port", "0", "--state-dir", str(state), "--quiet", "--no-access-log"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1",
+             # payment timeouts short enough to test (test_e2e_processes), swept every 2 s
+             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT}", "CAIRN_LOCAL_SCHEDULE_SECONDS": "2"},
         start_new_session=True,
     )
     outputs_file = state / "outputs.json"

@@ -55,6 +55,7 @@ ROUTES = (
     "POST /orders/{id}/shipment",
     "POST /orders/{id}/delivery",
     "POST /orders/{id}/cancellation",
+    "POST /orders/{id}/refund",
     "PUT /catalog/{sku}",
     "GET /catalog/{sku}",
     "GET /orders/{id}",

@@ -126,6 +126,9 @@ class World:
         for var in READ_MODEL_TABLES:
             self._create_read_model_table(ENV[var])
         self.s3.create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
+        kms = original("kms")  # the payment-intents key under the alias ENV names
+        kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"],
+                         TargetKeyId=kms.create_key(Description="payment intents")["KeyMetadata"]["KeyId"])
         self.queue_url = self.sqs.create_queue(QueueName=PARKED_QUEUE)["QueueUrl"]
         self.events.create_event_bus(Name=EXTRA_ENV["EVENT_BUS_NAME"])
         self.env = {**ENV, **EXTRA_ENV, "PARKED_QUEUE_URL": self.queue_url}

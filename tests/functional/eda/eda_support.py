@@ -18,6 +18,10 @@ SUBSCRIPTIONS: dict[str, dict[str, Any]] = {
         "source": ["cairn.orders"],
         "detail-type": ["OrderCreated", "OrderCancelled", "PaymentFailed", "PaymentProcessed"],
     },
+    "timeouts": {
+        "source": ["cairn.orders"],
+        "detail-type": ["OrderCreated", "PaymentProcessed", "PaymentFailed", "OrderCancelled"],
+    },
     "order_payments": {
         "source": ["cairn.payments"],
         "detail-type": ["PaymentCaptured", "PaymentDeclined", "PaymentRefunded"],
