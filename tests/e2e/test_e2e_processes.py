@@ -43,7 +43,11 @@ def reserved(cairn, staff: str, sku: str) -> int:
 
 def test_the_readme_story_prices_from_the_seeded_catalog(cairn):
     customer = cairn.token(f"alice-{uuid.uuid4().hex[:6]}")
-    wait_for("the demo catalog", lambda: cairn.request("GET", "/catalog/BOOK-1", token=customer)[0] == 200)
+    def seeded() -> bool:  # make dev seeds it right after start: wait until pricing can see it
+        status, headers, body = cairn.request("GET", "/catalog/BOOK-1", token=customer)
+        return status == 200 and headers.get("X-Cairn-Source") == "read-model" and body["unit_price"] == "9.99"
+
+    wait_for("the demo catalog", seeded, timeout=90)
     status, _, body = cairn.request("POST", "/orders", {"items": [{"sku": "BOOK-1", "quantity": 2}],
                                                         "currency": "USD"}, token=customer)
     assert status == 201 and body["total"] == "19.98", body
