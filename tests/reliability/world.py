@@ -495,6 +495,10 @@ def check_read_models(world: World) -> None:
                 "orders_cancelled": x,
                 "revenue": str(r.quantize(cent)),
                 "average_order_value": str((r / p).quantize(cent)) if p else "0.00",
+                # no refunds here (these flows have no refunded orders: the counters stay zero)
+                "orders_refunded": 0,
+                "refunds": "0.00",
+                "net_revenue": str(r.quantize(cent)),
             }
             for key, (c, p, x, r) in totals.items()
         }
