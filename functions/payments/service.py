@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from cairn.commands import CommandContext, CommandResult, CommandRuntime
+from cairn.store.base import fingerprint_of
 from integration import IntegrationEvent, OrderCreatedV1
 from payments import domain
 from payments.gateway import PaymentGateway
@@ -150,9 +151,19 @@ class PaymentService:
 
     # -- helpers ------------------------------------------------------------------------------
     def _run(self, stream_id: str, command, event: IntegrationEvent) -> CommandResult:
+        """One payment command, keyed by the integration event that caused it: a redelivered (or
+        concurrently delivered) message replays instead of deciding again."""
         started = time.perf_counter()
         context = CommandContext(correlation_id=event.correlation_id, causation_id=event.id, actor=ACTOR)
-        result = self.payments.handle(stream_id, command, context=context)
+        result = self.payments.handle(
+            stream_id,
+            command,
+            context=context,
+            idempotency_key=f"payments/{event.id}/{command.kind}",
+            fingerprint=fingerprint_of(command.model_dump(mode="json")),
+        )
         if self.observe is not None:
             self.observe(command.kind, (time.perf_counter() - started) * 1000, result)
+        if result.replayed:  # a replay carries no state: read where the payment stands now
+            result = replace(result, state=self.payments.load(stream_id)[1])
         return result

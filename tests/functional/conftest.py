@@ -220,13 +220,17 @@ def seed_catalog(entries: Mapping[str, tuple[str, str]]) -> None:
     projection writes them (checkpoint item of ``product-<sku>`` in the active generation)."""
     import os
 
-    from cairn.aws import client
     from cairn.projections.codec import to_attr
     from cairn.projections.layout import checkpoint_key
     from cairn.projections.readers import ReadModelTable
 
     table = os.environ.get("CATALOG_TABLE", ENV["CATALOG_TABLE"])
-    ddb = client("dynamodb")
+    # a plain client: fault injection (tests/reliability) targets the code under test, not the fixture
+    import boto3
+    from botocore.config import Config
+
+    ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                       config=Config(account_id_endpoint_mode="disabled"))
     generation = ReadModelTable(ddb, table).generation()
     for sku, (price, currency) in entries.items():
         entry = {"sku": sku, "name": sku, "unit_price": price, "currency": currency, "version": 1}
