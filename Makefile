@@ -5,11 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Headless Chromium for the page tests (tests/e2e/browser.py); installed when missing (CI is root).
+CHROMIUM := $(VENV)/.chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token rebuild audit fuzz unpark status schemas republish processes clean
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish processes clean verify redrive snapshot ops-help chromium
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -17,8 +20,12 @@ help:
 	@echo "make synth    cdk synth (cdk-nag enforced) into cdk.out/"
 	@echo "make bench    benchmarks -> bench/results.json"
 	@echo "make token USER=alice GROUPS=staff   a token for the local runtime"
+	@echo "make watch USER=alice  print alice's real-time updates (WebSocket) from make dev"
 	@echo "make rebuild PROJECTION=order_view | make audit PROJECTION=order_view"
+	@echo "make status | make redrive [PROJECTION=...] | make snapshot STREAM=order-...   (docs/ops.md)"
+	@echo "make ops-help  every ops command: python -m cairn_tools <command> --help"
 	@echo "make fuzz     schemathesis against the local /openapi.json"
+	@echo "make verify   check every stream's hash chain and head (DIGEST=1: then write a digest)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,16 +37,24 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
+$(CHROMIUM): $(STAMP)
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	touch $@
+
 setup: $(STAMP) $(NODE_STAMP)
+
+# Headless Chromium for the page tests (Debian package), installed when missing.
+chromium: $(CHROMIUM)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: setup lint
-	$(PY) -m pytest -q
+test: setup $(CHROMIUM) lint
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not e2e"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow and not e2e"
 
 # Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
 test-deep: $(STAMP)
@@ -57,20 +72,44 @@ dev: setup
 bench: setup
 	$(PY) -m bench
 
+.PHONY: bench-scale
+bench-scale: setup
+	$(PY) -m bench stream_length hot_stream scale_model
+
 token: $(STAMP)
 	@$(PY) -m local.token --user "$(or $(USER),alice)" --groups "$(GROUPS)"
 
+# Real-time updates of a user's streams from the running `make dev` (WebSocket; docs/realtime.md).
+watch: $(STAMP)
+	@$(PY) -m local.watch --user "$(or $(USER),alice)" --groups "$(GROUPS)" $(if $(STREAM),--subscribe $(STREAM))
+
 rebuild: $(STAMP)
-	$(PY) -m cairn_tools.rebuild $(PROJECTION) $(ARGS)
+	$(PY) -m cairn_tools rebuild $(PROJECTION) $(ARGS)
 
 audit: $(STAMP)
-	$(PY) -m cairn_tools.audit $(PROJECTION) $(ARGS)
+	$(PY) -m cairn_tools audit $(PROJECTION) $(ARGS)
+
+# The log proves itself: every stream's chain, contiguity and head against checkpoints, snapshots and
+# the latest digest; exit 1 when anything is broken. DIGEST=1 writes a new digest when intact.
+verify: $(STAMP)
+	$(PY) -m cairn_tools.verify $(if $(DIGEST),--digest) $(ARGS)
 
 status: $(STAMP)
-	$(PY) -m cairn_tools.status $(PROJECTION)
+	$(PY) -m cairn_tools status $(PROJECTION) $(ARGS)
 
 unpark: $(STAMP)
-	$(PY) -m cairn_tools.unpark $(PROJECTION) $(STREAM)
+	$(PY) -m cairn_tools unpark $(PROJECTION) $(STREAM) $(ARGS)
+
+# Redrive retry-exhausted batches from the consumers' on-failure queues (all, or PROJECTION=...).
+redrive: $(STAMP)
+	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
+
+snapshot: $(STAMP)
+	@test -n "$(STREAM)$(ARGS)" || { echo "usage: make snapshot STREAM=order-... (or ARGS=--grown)" >&2; exit 2; }
+	$(PY) -m cairn_tools snapshot $(STREAM) $(ARGS)
+
+ops-help: $(STAMP)
+	@$(PY) -m cairn_tools --help
 
 fuzz: setup
 	$(PY) -m local.fuzz

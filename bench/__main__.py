@@ -13,7 +13,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-SUITES = ["foundation", "projection_calls", "side_by_side", "imports", "load", "cost"]
+SUITES = [
+    "foundation",
+    "projection_calls",
+    "side_by_side",
+    "imports",
+    "cold_start",
+    "load",
+    "cost",
+    "stream_length",
+    "hot_stream",
+    "scale_model",
+    "local_endurance",
+    "realtime",
+    "privacy",
+    "integrity",
+]
 
 
 def _prepare_environment() -> None:

@@ -96,16 +96,19 @@ def account_history(rng: random.Random) -> list[Any]:
 def seed_items(store: Any, stream_id: str, history: list[Any], rng: random.Random) -> list[dict[str, Any]]:
     """The items the store itself would write, each with its own command metadata."""
     from cairn.events import EventMetadata, NewEvent
+    from cairn.store import Head
     from cairn.store.dynamodb import item_from_encoded
 
     items = []
+    head = Head(0, "0" * 64, "")
     for version, event in enumerate(history):
         meta = EventMetadata(
             correlation_id=str(uuid.UUID(int=rng.getrandbits(128))),
             actor="alice",
             command_id=str(uuid.UUID(int=rng.getrandbits(128))),
         )
-        (encoded,) = store.encode_batch(stream_id, [NewEvent(data=event, metadata=meta)], version)
+        (encoded,) = store.encode_batch(stream_id, [NewEvent(data=event, metadata=meta)], version, head)
+        head = Head(encoded.version, encoded.hash, encoded.occurred_at)  # chained, as the store writes
         items.append(item_from_encoded(stream_id, encoded))
     return items
 

@@ -42,21 +42,38 @@ RUNS = 5
 GOALS = {"handler_import_ratio": "<= 1.5"}
 
 # What any HTTP handler built the way the project asks (Powertools resolver with validation,
-# Logger, Metrics, Tracer) imports before a line of Cairn: the floor under the HTTP handlers.
+# Logger, Metrics) imports before a line of Cairn: the floor under the HTTP handlers; and the
+# same with each tracing option (issue 17: the X-Ray SDK via Powertools' Tracer, or OpenTelemetry
+# with the botocore instrumentation, an OTLP exporter and the X-Ray propagator). The options'
+# packages are not in the layer: they are linked for the floors only (OPTION_REQUIREMENTS).
+_POWERTOOLS_HTTP = (
+    "from aws_lambda_powertools import Logger, Metrics\n"
+    "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
+    "from aws_lambda_powertools.event_handler.openapi.params import Path\n"
+    "Logger(); Metrics(); APIGatewayHttpResolver(enable_validation=True)\n"
+)
 FLOORS = {
-    "powertools_http": (
-        "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
-        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
-        "from aws_lambda_powertools.event_handler.openapi.params import Path\n"
-        "Logger(); Metrics(); Tracer(); APIGatewayHttpResolver(enable_validation=True)"
-    ),
-    "powertools_http_no_tracer": (
-        "from aws_lambda_powertools import Logger, Metrics\n"
-        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
-        "from aws_lambda_powertools.event_handler.openapi.params import Path\n"
-        "Logger(); Metrics(); APIGatewayHttpResolver(enable_validation=True)"
+    "powertools_http": _POWERTOOLS_HTTP,  # tracing: Lambda's active tracing, no SDK (chosen)
+    "powertools_http_xray_sdk": _POWERTOOLS_HTTP + "from aws_lambda_powertools import Tracer\nTracer()\n",
+    "powertools_http_otel": _POWERTOOLS_HTTP + (
+        "from opentelemetry import trace, propagate\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import BatchSpanProcessor\n"
+        "from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\n"
+        "from opentelemetry.propagators.aws import AwsXRayPropagator\n"
+        "from opentelemetry.instrumentation.botocore import BotocoreInstrumentor\n"
+        "provider = TracerProvider(); provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))\n"
+        "trace.set_tracer_provider(provider); propagate.set_global_textmap(AwsXRayPropagator())\n"
+        "BotocoreInstrumentor().instrument()\n"
     ),
 }
+OPTION_REQUIREMENTS = (
+    "aws-xray-sdk",
+    "opentelemetry-sdk",
+    "opentelemetry-instrumentation-botocore",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-propagator-aws-xray",
+)
 
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
 
@@ -98,10 +115,11 @@ def _closure(requirements: list[str]) -> list[Any]:
     return list(unique.values())
 
 
-def lambda_site(target: Path) -> Path:
-    """A site dir of links to the layer's and the runtime's distributions (and nothing else)."""
+def lambda_site(target: Path, extra: tuple[str, ...] = ()) -> Path:
+    """A site dir of links to the layer's and the runtime's distributions (and nothing else;
+    ``extra``: more requirements, for the tracing options' floors)."""
     lines = [ln.split("#")[0].strip() for ln in LAYER_REQUIREMENTS.read_text().splitlines()]
-    requirements = [ln for ln in lines if ln] + list(RUNTIME_PROVIDED)
+    requirements = [ln for ln in lines if ln] + list(RUNTIME_PROVIDED) + list(extra)
     target.mkdir(parents=True, exist_ok=True)
     for dist in _closure(requirements):
         base = Path(str(dist.locate_file("")))
@@ -193,6 +211,19 @@ def import_seconds(module: str, env: dict[str, str], startup: set[str]) -> float
     return sum(cum for _, cum, depth, name in rows if depth == 0 and name not in startup) / 1e6
 
 
+def import_cpu_seconds(module: str, env: dict[str, str]) -> float:
+    """CPU seconds the import of ``module`` (or a floor statement) took in a fresh interpreter:
+    less disturbed than wall time by other load on a shared machine."""
+    statement = FLOORS.get(module, f"import {module}")
+    code = f"import time\n_c = time.process_time()\n{statement}\nprint(time.process_time() - _c)"
+    isolated = ["-S"] if env.get("CAIRN_BENCH_NO_SITE") else []
+    proc = subprocess.run([sys.executable, *isolated, "-c", code], env=env, cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def startup_modules(env: dict[str, str]) -> set[str]:
     return {name for *_, name in _importtime("pass", env)}
 
@@ -204,19 +235,30 @@ def heaviest(module: str, env: dict[str, str], startup: set[str], limit: int = 1
     return sorted(picked, reverse=True)[:limit]
 
 
-def measure(modules: list[str], runs: int = RUNS) -> tuple[list[float], dict[str, list[float]]]:
-    """(boto3 seconds per run, {module: seconds per run})."""
+def measure(
+    modules: list[str], runs: int = RUNS, cpu: dict[str, list[float]] | None = None
+) -> tuple[list[float], dict[str, list[float]]]:
+    """(boto3 seconds per run, {module: seconds per run}); CPU seconds into ``cpu`` if given."""
     with tempfile.TemporaryDirectory(prefix="cairn-pycache-") as pycache:
         env = lambda_env(pycache, lambda_site(Path(pycache) / "site"))
+        floor_env = lambda_env(pycache, lambda_site(Path(pycache) / "options", OPTION_REQUIREMENTS))
         startup = startup_modules(env)
+
+        def env_of(module: str) -> dict[str, str]:
+            return floor_env if module in FLOORS else env
+
         for module in ["boto3", *modules]:  # warm-up: compile into the cache prefix
-            import_seconds(module, env, startup)
+            import_seconds(module, env_of(module), startup)
         boto3_runs: list[float] = []
         module_runs: dict[str, list[float]] = {m: [] for m in modules}
         for _ in range(runs):
             boto3_runs.append(import_seconds("boto3", env, startup))
+            if cpu is not None:
+                cpu.setdefault("boto3", []).append(import_cpu_seconds("boto3", env))
             for n, module in enumerate(modules):
-                module_runs[module].append(import_seconds(module, env, startup))
+                module_runs[module].append(import_seconds(module, env_of(module), startup))
+                if cpu is not None:
+                    cpu.setdefault(module, []).append(import_cpu_seconds(module, env_of(module)))
                 if n % 4 == 3:  # boto3 spread over the round, like the handlers
                     boto3_runs.append(import_seconds("boto3", env, startup))
     return boto3_runs, module_runs
@@ -224,7 +266,10 @@ def measure(modules: list[str], runs: int = RUNS) -> tuple[list[float], dict[str
 
 def run(runs: int = RUNS) -> dict[str, float]:
     modules = handler_modules()
-    boto3_runs, module_runs = measure([*modules, *FLOORS], runs)
+    cpu: dict[str, list[float]] = {}
+    boto3_runs, module_runs = measure([*modules, *FLOORS], runs, cpu)
+    boto3_cpu = statistics.median(cpu.pop("boto3"))
+    cpu_ratios = {m: statistics.median(v) / boto3_cpu for m, v in cpu.items()}
     floors = {name: module_runs.pop(name) for name in FLOORS}
     boto3_s = statistics.median(boto3_runs)
     per_module = {m: statistics.median(v) for m, v in module_runs.items()}
@@ -245,6 +290,14 @@ def run(runs: int = RUNS) -> dict[str, float]:
     }
     for module, ratio in ratios.items():
         results["import_ratio_" + module.replace(".", "_")] = ratio
+    # the same in CPU time (what this machine's other load disturbs least)
+    results["boto3_import_cpu_ms"] = boto3_cpu * 1000
+    results["handler_import_ratio_cpu"] = max(cpu_ratios[m] for m in modules)
+    for name in FLOORS:
+        results[f"import_floor_ratio_cpu_{name}"] = cpu_ratios[name]
+    print(f"CPU time: import boto3 {boto3_cpu * 1000:.0f} ms; worst handler "
+          f"{max(modules, key=cpu_ratios.__getitem__)} {results['handler_import_ratio_cpu']:.2f}; floors "
+          + ", ".join(f"{n} {cpu_ratios[n]:.2f}" for n in FLOORS))
     for name, seconds in floors.items():
         results[f"import_floor_ratio_{name}"] = statistics.median(seconds) / boto3_s
         print(f"  floor {name:<22} {statistics.median(seconds) * 1000:7.0f} ms  ratio {results[f'import_floor_ratio_{name}']:.2f}")

@@ -16,7 +16,16 @@ from typing import Any
 
 from cairn_tools import ROOT
 
-__all__ = ["PROJECTIONS", "ProjectionSpec", "Settings", "add_common_arguments", "build_engine", "resolve"]
+__all__ = [
+    "PROJECTIONS",
+    "ProjectionSpec",
+    "Settings",
+    "add_common_arguments",
+    "build_engine",
+    "failed_queue_output",
+    "load_outputs",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -24,13 +33,23 @@ class ProjectionSpec:
     context: str  # the context package: <context>.projections, <context>.app
     table_env: str
     output_key: str
+    consumer: str  # the stream consumer (function) that runs it: its on-failure queue
+
+    @property
+    def failed_queue_output(self) -> str:
+        return failed_queue_output(self.consumer)
+
+
+def failed_queue_output(consumer: str) -> str:
+    """The stack output naming a stream consumer's on-failure queue."""
+    return f"{consumer}FailedQueueUrl"
 
 
 PROJECTIONS = {
-    "order_view": ProjectionSpec("orders", "ORDER_VIEW_TABLE", "OrderViewTableName"),
-    "user_orders": ProjectionSpec("orders", "USER_ORDERS_TABLE", "UserOrdersTableName"),
-    "analytics": ProjectionSpec("orders", "ANALYTICS_TABLE", "AnalyticsTableName"),
-    "account_view": ProjectionSpec("accounts", "ACCOUNT_VIEW_TABLE", "AccountViewTableName"),
+    "order_view": ProjectionSpec("orders", "ORDER_VIEW_TABLE", "OrderViewTableName", "OrdersProjections"),
+    "user_orders": ProjectionSpec("orders", "USER_ORDERS_TABLE", "UserOrdersTableName", "OrdersProjections"),
+    "analytics": ProjectionSpec("orders", "ANALYTICS_TABLE", "AnalyticsTableName", "OrdersProjections"),
+    "account_view": ProjectionSpec("accounts", "ACCOUNT_VIEW_TABLE", "AccountViewTableName", "AccountsProjections"),
 }
 
 
@@ -48,6 +67,7 @@ class Settings:
     events_table: str
     endpoint_url: str | None
     parked_queue_url: str | None
+    failed_queue_url: str | None = None
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +75,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events-table", help="events table (default: EVENTS_TABLE or outputs file)")
     parser.add_argument("--endpoint-url", help="AWS endpoint (default: AWS_ENDPOINT_URL or outputs file)")
     parser.add_argument("--parked-queue-url", help="on-failure queue for parked streams (default: PARKED_QUEUE_URL)")
+    parser.add_argument(
+        "--failed-queue-url", help="the consumer's on-failure queue of failed batches (default: outputs file)"
+    )
     parser.add_argument(
         "--outputs",
         default=str(ROOT / ".local" / "outputs.json"),
@@ -101,12 +124,13 @@ def resolve(projection: str, args: argparse.Namespace) -> Settings:
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint and from_outputs:
         endpoint = outputs.get("AwsEndpointUrl")
-    queue = args.parked_queue_url or os.environ.get("PARKED_QUEUE_URL") or outputs.get("ParkedQueueUrl")
+    queue = args.parked_queue_url or os.environ.get("PARKED_QUEUE_URL") or outputs.get(f"{spec.consumer}ParkedQueueUrl")
     if not table:
         raise ConfigError(f"no table for {projection}: pass --table, set {spec.table_env}, or run `make dev`")
     if not events:
         raise ConfigError("no events table: pass --events-table, set EVENTS_TABLE, or run `make dev`")
-    return Settings(projection, table, events, endpoint, queue)
+    failed = getattr(args, "failed_queue_url", None) or outputs.get(spec.failed_queue_output)
+    return Settings(projection, table, events, endpoint, queue, failed)
 
 
 def _prepare_environment(settings: Settings) -> None:

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["ProgressBar", "format_duration"]
+__all__ = ["CountBar", "ProgressBar", "format_duration"]
 
 
 def format_duration(seconds: float | None) -> str:
@@ -54,5 +54,42 @@ class ProgressBar:
 
     def close(self, progress: Any) -> None:
         line = self.render(progress)
+        self.stream.write(("\r" + line + "\n") if self.tty else (line + "\n"))
+        self.stream.flush()
+
+
+class CountBar:
+    """``label [#####-----] 12/40 batches  <extra>`` on stderr, like :class:`ProgressBar`."""
+
+    def __init__(self, label: str, unit: str = "items", stream: TextIO | None = None, width: int = 28,
+                 interval: float = 2.0):
+        self.label = label
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.interval = interval
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_line = 0.0
+
+    def render(self, done: int, total: int, extra: str = "") -> str:
+        fraction = min(done / total, 1.0) if total else 1.0
+        filled = int(fraction * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        return f"{self.label} [{bar}] {done:,}/{total:,} {self.unit}" + (f"  {extra}" if extra else "")
+
+    def update(self, done: int, total: int, extra: str = "") -> None:
+        line = self.render(done, total, extra)
+        if self.tty:
+            self.stream.write("\r" + line)
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self.interval:
+            self._last_line = now
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self, done: int, total: int, extra: str = "") -> None:
+        line = self.render(done, total, extra)
         self.stream.write(("\r" + line + "\n") if self.tty else (line + "\n"))
         self.stream.flush()

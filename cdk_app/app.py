@@ -7,6 +7,8 @@ Options (context ``-c key=value`` or environment):
   bundle=false / CAIRN_SKIP_LAYER_BUILD=1   skip the pip layer build (tests, local runtime)
   log_retention_days=30, api_rate_limit=200, api_burst_limit=400
   payment_timeout_seconds=900   a payment outcome not in by then fails the order (PAYMENT_FAILED)
+  reserved_concurrency=false      reserve (and cap) the HTTP functions' concurrency (docs/deploy.md)
+  cognito_threat_protection=false Cognito Plus plan with threat protection (billed per MAU)
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def build_app(
         value = app.node.try_get_context(key)
         return default if value is None else int(value)
 
+    def flag(key: str) -> bool:
+        value = app.node.try_get_context(key)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        if str(value).lower() not in ("true", "false", "1", "0", "on", "off", "yes", "no"):
+            raise ValueError(f"context {key}={value!r}: use true or false")
+        return str(value).lower() in ("true", "1", "on", "yes")
+
     stack = CairnStack(
         app,
         STACK_NAME,
@@ -75,6 +85,8 @@ def build_app(
         api_burst_limit=number("api_burst_limit", 400),
         notifications_email_from=app.node.try_get_context("notifications_email_from") or None,
         payment_timeout_seconds=number("payment_timeout_seconds", 900),
+        reserved_concurrency=flag("reserved_concurrency"),
+        cognito_threat_protection=flag("cognito_threat_protection"),
         env=cdk.Environment(
             account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
         ),

@@ -2,9 +2,10 @@
 
 ``pip install --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.13`` fetches
 the wheels Lambda will load (pydantic_core's ``.so`` must be aarch64/cp313, not this machine's), and
-the ``cairn`` package is copied next to them. Boto3 and its dependencies are removed: the Lambda
-runtime provides them, and shipping a second botocore would shadow the runtime's and double the
-layer's size. The result lives in ``layers/build/<name>-<hash>/python`` where the hash covers every
+the ``cairn`` package is copied next to them. Boto3/botocore are shipped, pinned (layers/requirements.txt,
+the same versions the tests run): the runtime's own SDK lags releases and the snapshot store's S3
+conditional writes (``IfMatch``/``IfNoneMatch`` on PutObject) need a recent botocore — see
+docs/decisions.md. ``exclude`` can still drop distributions a runtime provides. The result lives in ``layers/build/<name>-<hash>/python`` where the hash covers every
 input, so a repeated synth reuses it in milliseconds; the pip part is cached on its own
 (``layers/build/.deps-<name>-<hash>``, keyed by the requirements), so editing the ``cairn`` package
 costs a copy, not a pip run.
@@ -37,9 +38,10 @@ __all__ = [
 ]
 
 # Bump when the recipe below changes in a way that alters the output (invalidates every cache).
-BUNDLING_RECIPE = "3"
+BUNDLING_RECIPE = "4"
 
-# Distributions the Lambda Python runtime already ships (boto3 and its dependency closure).
+# Distributions the Lambda Python runtime already ships (boto3 and its dependency closure): what a
+# layer relying on the runtime's SDK would exclude. Cairn's layer ships its own pinned SDK instead.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
 
 # A replaced build is deleted only after this long: a concurrent synth may still be copying it.
@@ -61,7 +63,7 @@ class LayerBuild:
     packages: tuple[Path, ...]  # packages (directories) or modules (files) copied into python/
     platform: str = "manylinux2014_aarch64"
     python_version: str = "3.13"
-    exclude: frozenset[str] = field(default=RUNTIME_PROVIDED)
+    exclude: frozenset[str] = field(default=frozenset())
 
 
 def skip_layer_build(context_value: object = None) -> bool:

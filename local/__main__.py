@@ -113,7 +113,7 @@ def _banner(runtime: object, seconds: float) -> None:
     url = runtime.base_url
     st = runtime.status()
     n_fn = len(st["functions"])
-    n_streams = sum(1 for m in st["mappings"] if m["kind"] == "dynamodb")
+    n_streams = sum(1 for m in st["mappings"] if m["kind"] in ("dynamodb", "kinesis"))
     n_queues = sum(1 for m in st["mappings"] if m["kind"] == "sqs")
     endpoint = st["outputs"].get("AwsEndpointUrl")
     chaos = runtime.chaos_state()
@@ -124,6 +124,8 @@ def _banner(runtime: object, seconds: float) -> None:
         f"Cairn is running locally ({seconds:.1f} s): stack {runtime.template.stack_name}, "
         f"{n_fn} functions, {len(st['routes'])} routes, {n_streams} stream + {n_queues} queue mappings",
         f"  API       {url}        docs: {url}/docs",
+        *([f"  WebSocket {st['outputs']['WsUrl']}?token=…   live updates: make watch USER=alice"]
+          if st["outputs"].get("WsUrl") else []),
         f"  AWS       {endpoint}   e.g. aws --endpoint-url {endpoint} dynamodb list-tables",
         f"  outputs   {runtime.state_dir / 'outputs.json'}    logs: {runtime.state_dir / 'logs'}/",
     ]

@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.auth import AuthError, Authorizer, JwtIssuer, claims_for_event
-from local.lambdas import FunctionError, LambdaService, ThrottledError
+from local.lambdas import CapacityError, FunctionError, LambdaService, ThrottledError
 from local.template import ACCOUNT_ID, Template, TemplateError
 
-__all__ = ["HttpApi", "HttpRequest", "HttpResponse", "Route"]
+__all__ = ["HttpApi", "HttpRequest", "HttpResponse", "Route", "unavailable"]
 
 log = logging.getLogger("cairn.local")
 
@@ -33,6 +33,33 @@ _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|problem\+json|[\w.+-]*\+(json|xml)))",
     re.I,
 )
+
+
+# Why the local runtime could not serve, by Lambda error type: a 503 problem that says so (API
+# Gateway answers a bare {"message": "Service Unavailable"}, which tells a developer nothing).
+_UNAVAILABLE = {
+    "Sandbox.Timedout": "{fn} did not answer within its {timeout:.0f} s timeout; its execution "
+                        "environment was stopped and the next request starts a fresh one",
+    "Runtime.ExitError": "the execution environment of {fn} exited while serving this request "
+                         "(crashed or killed); the next request starts a fresh one",
+    "Runtime.InitTimeout": "a new execution environment of {fn} did not start in time",
+    "Runtime.ResourceExhausted": "the local runtime could not start an execution environment of {fn} "
+                                 "(out of memory, processes or files)",
+}
+
+
+def unavailable(detail: str, request_id: str = "") -> HttpResponse:
+    """503 application/problem+json (RFC 9457): the local runtime, not the request, is at fault."""
+    body = {
+        "type": "https://cairn.dev/problems/local-runtime-unavailable",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": f"The local runtime could not serve this request: {detail}.",
+    }
+    if request_id:
+        body["instance"] = f"urn:request:{request_id}"
+    return HttpResponse(503, [("Content-Type", "application/problem+json"), ("Retry-After", "1")],
+                        json.dumps(body).encode())
 
 
 @dataclass
@@ -239,17 +266,24 @@ class HttpApi:
                 return self._finish(HttpResponse.json(exc.status, body, extra), request_id, headers), route
             authorizer_ctx = claims_for_event(claims)
         event = self.build_event(req, route, params, request_id, authorizer_ctx, headers)
+        fn = route.function.rsplit(":", 1)[-1]
         try:
             result = self.lambdas.invoke(route.function, event, chaos=False)
+        except CapacityError as exc:
+            log.error("%s %s -> 503: %s", req.method, path, exc)
+            resp = unavailable(f"{exc}; retry shortly", request_id)
         except ThrottledError:
             resp = HttpResponse.json(429, {"message": "Too Many Requests"})
         except FunctionError as exc:
-            log.error("%s %s: %s failed: %s: %s", req.method, path, route.function.rsplit(":", 1)[-1],
-                      exc.error.get("errorType"), exc.error.get("errorMessage"))
-            if exc.error.get("errorType") == "Sandbox.Timedout":
-                resp = HttpResponse.json(503, {"message": "Service Unavailable"})
-            else:
+            kind, message = exc.error.get("errorType"), exc.error.get("errorMessage")
+            reason = _UNAVAILABLE.get(str(kind))
+            if reason is None:  # the handler raised: API Gateway's 500, the traceback is in the log
+                log.error("%s %s: %s failed: %s: %s", req.method, path, fn, kind, message)
                 resp = HttpResponse.json(500, {"message": "Internal Server Error"})
+            else:
+                detail = reason.format(fn=fn, timeout=self.lambdas.get(route.function).spec.timeout)
+                log.error("%s %s -> 503: %s (%s: %s)", req.method, path, detail, kind, message)
+                resp = unavailable(detail, request_id)
         else:
             try:
                 resp = self.map_response(result.payload)

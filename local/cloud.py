@@ -10,10 +10,12 @@ without the lock and its absence with it. The same middleware injects throttling
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,9 @@ __all__ = [
     "LocalCloud",
     "MotoServer",
     "RUNTIME_USER_AGENT",
+    "StreamRetention",
     "aws_client",
+    "stream_bounds",
 ]
 
 log = logging.getLogger("cairn.local")
@@ -70,6 +74,95 @@ class MotoChaos:
     throttled: int = 0
 
 
+@dataclass
+class StreamRetention:
+    """What the local cloud keeps of a table's stream, so a long session stays flat.
+
+    moto appends every stream record to one list forever and keeps every shard iterator.
+    DynamoDB keeps records 24 hours and expires an iterator 15 minutes after handing it out.
+    Here a shard drops the records every reader has passed (the lowest position of the
+    iterators handed out and not used yet) and the records older than ``retention_s``; a
+    shard nobody ever read keeps its records for ``retention_s``. A used iterator is kept
+    ``used_iterator_ttl_s`` for a retried GetRecords; one that points at trimmed records
+    gets ``TrimmedDataAccessException``, as on AWS."""
+
+    retention_s: float = 24 * 3600.0
+    iterator_ttl_s: float = 15 * 60.0
+    used_iterator_ttl_s: float = 60.0
+    interval_s: float = 1.0
+    trimmed: int = 0
+    _last: float = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.interval_s
+
+    def trim(self, now: float | None = None) -> int:
+        """Drop what no reader needs; returns the number of records dropped. Call under the lock."""
+        import datetime as dt
+
+        from moto.core.utils import utcnow
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        now = time.monotonic() if now is None else now
+        self._last = now
+        floors: dict[int, int] = {}
+        for _account, regions in list(dynamodbstreams_backends.items()):
+            for _region, backend in list(regions.items()):
+                iterators = backend.shard_iterators
+                for arn, it in list(iterators.items()):
+                    seen = it.__dict__.setdefault("_cairn_seen", now)
+                    used = it.__dict__.get("_cairn_used", False)
+                    if now - seen > (self.used_iterator_ttl_s if used else self.iterator_ttl_s):
+                        iterators.pop(arn, None)
+                        continue
+                    shard = it.stream_shard
+                    shard.__dict__["_cairn_read"] = True
+                    if not used:
+                        floors[id(shard)] = min(floors.get(id(shard), it.sequence_number), it.sequence_number)
+        cutoff = utcnow() - dt.timedelta(seconds=self.retention_s)
+        dropped = 0
+        for _account, regions in list(dynamodb_backends.items()):
+            for _region, backend in list(regions.items()):
+                for table in list(backend.tables.values()):
+                    shard = table.stream_shard
+                    if shard is None or not shard.items:
+                        continue
+                    items = shard.items
+                    n = 0
+                    if shard.__dict__.get("_cairn_read"):
+                        head = shard.starting_sequence_number + len(items)
+                        n = min(len(items), max(0, floors.get(id(shard), head) - shard.starting_sequence_number))
+                    while n < len(items) and items[n].record["dynamodb"]["ApproximateCreationDateTime"] < cutoff:
+                        n += 1
+                    if n:
+                        del items[:n]
+                        shard.starting_sequence_number += n
+                        dropped += n
+        self.trimmed += dropped
+        return dropped
+
+
+def stream_bounds(stream_arn: str) -> tuple[int, int] | None:
+    """(oldest retained, next) sequence numbers of a stream served by this process's local
+    cloud, or None when its table is not here."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    parts = stream_arn.split(":")
+    if len(parts) < 6 or "/" not in parts[5]:
+        return None
+    account, region, table_name = parts[4], parts[3], parts[5].split("/")[1]
+    try:
+        table = dynamodb_backends[account][region].tables.get(table_name)
+    except KeyError:
+        return None
+    shard = table.stream_shard if table is not None else None
+    if shard is None:
+        return None
+    start = shard.starting_sequence_number
+    return start, start + len(shard.items)
+
+
 class _SerializingMiddleware:
     """WSGI middleware: one lock around DynamoDB (+ Streams); optional throttling chaos."""
 
@@ -78,6 +171,7 @@ class _SerializingMiddleware:
         self.chaos = chaos
         self.serialize = serialize
         self.lock = threading.RLock()
+        self.retention = StreamRetention()
         self.put_events_observers: list[Callable[[dict[str, Any]], None]] = []
 
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -111,7 +205,11 @@ class _SerializingMiddleware:
         if target == "AWSEvents.PutEvents" and self.put_events_observers:
             return self._put_events(environ, start_response)
         if not target.startswith(_DYNAMO_PREFIXES):
-            return self.app(environ, start_response)
+            _scope.active = True
+            try:
+                return list(self.app(environ, start_response))
+            finally:
+                _scope.active = False
         agent = environ.get("HTTP_USER_AGENT", "")
         if (
             self.chaos.throttle > 0
@@ -127,23 +225,185 @@ class _SerializingMiddleware:
                 [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        if not self.serialize:
-            return self.app(environ, start_response)
-        with self.lock:
-            # The whole response is produced under the lock (moto builds it eagerly).
-            return list(self.app(environ, start_response))
+        _scope.active = True
+        try:
+            if not self.serialize:
+                body = list(self.app(environ, start_response))
+            else:
+                with self.lock:
+                    # The whole response is produced under the lock (moto builds it eagerly).
+                    body = list(self.app(environ, start_response))
+        finally:
+            _scope.active = False
+        if self.retention.due():
+            with self.lock:
+                self.retention.trim()
+        return body
 
 
 _PATCHED = False
 _PATCHED_TX = False
+_PATCHED_STREAMS = False
+_PATCHED_QUERY = False
+_PATCHED_SQS = False
+
+
+_scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
+
+
+def _in_local_cloud() -> bool:
+    """The moto fixes below apply to requests the local cloud serves, not to in-process moto
+    of other tests sharing this interpreter (``tests/unit/test_store_moto_atomicity.py`` pins
+    moto's own behaviour)."""
+    return bool(getattr(_scope, "active", False))
+
+
+def _stream_head(table: Any) -> int | None:
+    shard = table.stream_shard
+    return None if shard is None else shard.starting_sequence_number + len(shard.items)
+
+
+def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2's TransactWriteItems, with the rollback done from an undo log.
+
+    moto backs up every table a transaction touches with ``copy.deepcopy`` (once per item of
+    the transaction, stream shard included) and, on cancellation, swaps the copies in: the cost
+    of every transaction grows with everything ever written (measured in docs/decisions.md),
+    and open shard iterators keep reading the discarded table. Here each write first records the
+    item it replaces (a copy of that one item, or "absent"); a cancelled transaction puts those
+    back in place and cuts the stream records it added. Same checks, same errors, same
+    all-or-nothing; the table object and its shard never change identity."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, item before | None)
+    heads: dict[int, tuple[Any, int]] = {}  # id(table) -> (table, stream head before)
+
+    def rollback() -> None:
+        for table, hash_value, range_value, before in reversed(undo):
+            if table.range_key_attr is not None:
+                bucket = table.items[hash_value]
+                if before is None:
+                    bucket.pop(range_value, None)
+                else:
+                    bucket[range_value] = before
+                _index_sync(table, hash_value, range_value, before is not None)
+            elif before is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = before
+        for table, head in heads.values():
+            shard = table.stream_shard
+            if shard is not None:
+                del shard.items[max(0, head - shard.starting_sequence_number):]
+
+    target_items: set[tuple[str, str]] = set()
+    errors: list[tuple[str | None, str | None, Any]] = []
+    for item in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(list(item.keys())) > 1:
+            rollback()
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            condition_expression = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            table = backend.get_table(table_name)
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            unique = (str(table_name), str(dict(sorted(key.items()))))
+            if unique in target_items:
+                raise MultipleTransactionsException()
+            target_items.add(unique)
+
+            current = backend.get_item(table_name, key)
+            if condition_expression is not None:
+                condition_op = get_filter_expression(condition_expression, names, values)
+                if not condition_op.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            if op_type != "ConditionCheck":
+                hash_value, range_value = backend.get_keys_value(table, key)
+                heads.setdefault(id(table), (table, _stream_head(table) or 0))
+                undo.append((table, hash_value, range_value,
+                             copy.deepcopy(current) if current is not None else None))
+            if op_type == "Put":
+                backend.put_item(table_name, op["Item"], condition_expression=condition_expression,
+                                 expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                backend.delete_item(table_name, key, condition_expression=condition_expression,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Update":
+                backend.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                    condition_expression=condition_expression,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            rollback()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - moto reports any other failure per item too
+            errors.append((type(e).__name__, str(e), original_item))
+    if any(code is not None for code, _, _ in errors):
+        rollback()
+        raise TransactionCanceledException(errors)
+
+
+_IN_PROCESS_IN_PLACE = False
+
+
+def _restore_in_place(backend: Any, original: Callable[..., None], transact_items: list[dict[str, Any]]) -> None:
+    """moto's own transaction, then its table swap undone: the table object (and its shard)
+    stays, its items come back from moto's copy and the shard loses the cancelled records.
+    For in-process moto (``_keep_tables_in_place_on_cancelled_transactions``); still O(tables)."""
+    tables = dict(backend.tables)
+    heads = {name: _stream_head(t) for name, t in tables.items() if t.stream_shard is not None}
+    try:
+        original(backend, transact_items)
+    finally:
+        for name, table in tables.items():
+            restored = backend.tables.get(name)
+            if restored is None or restored is table:
+                continue
+            shard = table.stream_shard
+            table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
+            table.stream_shard = shard
+            if shard is not None and name in heads:
+                del shard.items[max(0, heads[name] - shard.starting_sequence_number):]
+            backend.tables[name] = table
 
 
 def _keep_tables_in_place_on_cancelled_transactions() -> None:
-    """moto rolls a cancelled TransactWriteItems back by swapping each table for a deep copy
-    taken before it. The stream shard goes with the copy, so every open shard iterator keeps
-    reading the discarded object: it sees the cancelled write as a phantom record and never
-    sees a later one. Here the rollback is redone in place: the table object (and its shard)
-    stays, its items come back from the copy and the shard loses the cancelled records."""
+    """For in-process moto (``tests/reliability``): keep tables and shards in place when moto
+    rolls a transaction back, so open stream iterators stay valid. The local cloud's own
+    requests use the undo log instead."""
+    global _IN_PROCESS_IN_PLACE
+    _IN_PROCESS_IN_PLACE = True
+    _flat_transactions()
+
+
+def _flat_transactions() -> None:
+    """Install the undo-log TransactWriteItems for requests served by the local cloud."""
     global _PATCHED_TX
     if _PATCHED_TX:
         return
@@ -152,26 +412,214 @@ def _keep_tables_in_place_on_cancelled_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        tables = dict(self.tables)
-        shard_lengths = {
-            name: len(t.stream_shard.items) for name, t in tables.items() if t.stream_shard is not None
-        }
-        try:
-            original(self, transact_items)
-        finally:
-            for name, table in tables.items():
-                restored = self.tables.get(name)
-                if restored is None or restored is table:
-                    continue
-                shard = table.stream_shard
-                table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
-                table.stream_shard = shard
-                if shard is not None and name in shard_lengths:
-                    del shard.items[shard_lengths[name]:]
-                self.tables[name] = table
+        if _in_local_cloud():
+            return _transact_with_undo_log(self, transact_items)
+        if _IN_PROCESS_IN_PLACE:
+            return _restore_in_place(self, original, transact_items)
+        return original(self, transact_items)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _PATCHED_TX = True
+
+
+_SORTED = "_cairn_sorted_keys"  # table attribute: partition key -> its sort keys, in order
+_LOWER = {">=": "left", "GE": "left", ">": "right", "GT": "right"}
+_UPPER = {"<=": "right", "LE": "right", "<": "left", "LT": "left"}
+
+
+def _sort_key(k: Any) -> Any:
+    return k.cast_value
+
+
+def _sorted_keys(table: Any, hash_key: Any, partition: dict[Any, Any]) -> list[Any]:
+    index = table.__dict__.setdefault(_SORTED, {})
+    keys = index.get(hash_key)
+    if keys is None or len(keys) != len(partition):  # first query of it (or out of step): build
+        keys = index[hash_key] = sorted(partition, key=_sort_key)
+    return keys
+
+
+def _index_sync(table: Any, hash_key: Any, range_key: Any, present: bool) -> None:
+    """Keep a partition's sorted keys in step with a write (only for partitions queried before)."""
+    import bisect
+
+    keys = table.__dict__.get(_SORTED, {}).get(hash_key)
+    if keys is None or range_key is None:
+        return
+    value = range_key.cast_value
+    i = bisect.bisect_left(keys, value, key=_sort_key)
+    found = i < len(keys) and keys[i].cast_value == value
+    if present and not found:
+        keys.insert(i, range_key)
+    elif not present and found:
+        del keys[i]
+
+
+def _candidates(table: Any, hash_key: Any, partition: dict[Any, Any], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> list[Any]:
+    """The items of a partition a Query can answer with: narrowed by binary search on the sort key
+    condition, the exclusive start key and the limit (plus one, so moto still sees there is more),
+    so a read costs O(log n + answer), as on DynamoDB, not O(stream)."""
+    import bisect
+
+    names = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward")
+    given = dict(zip(names, args[:5], strict=False))
+    given.update({k: v for k, v in kwargs.items() if k in names})
+    comparison, objs = given.get("range_comparison"), given.get("range_objs") or []
+    keys = _sorted_keys(table, hash_key, partition)
+    lo, hi = 0, len(keys)
+
+    def at(value: Any, side: str) -> int:
+        f = bisect.bisect_left if side == "left" else bisect.bisect_right
+        return f(keys, value, key=_sort_key)
+
+    if comparison and objs:
+        first = objs[0].cast_value
+        if comparison in _LOWER:
+            lo = at(first, _LOWER[comparison])
+        elif comparison in _UPPER:
+            hi = at(first, _UPPER[comparison])
+        elif comparison in ("=", "EQ"):
+            lo, hi = at(first, "left"), at(first, "right")
+        elif comparison == "BETWEEN" and len(objs) > 1:
+            lo, hi = at(first, "left"), at(objs[1].cast_value, "right")
+    forward = given.get("scan_index_forward", True) is not False
+    start = given.get("exclusive_start_key")
+    if start and table.range_key_attr in start:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        value = DynamoType(start[table.range_key_attr]).cast_value
+        if forward:
+            lo = max(lo, at(value, "right"))
+        else:
+            hi = min(hi, at(value, "left"))
+    limit = given.get("limit")
+    extra = {k for k in kwargs if k not in names and k not in (
+        "index_name", "consistent_read", "filter_expression", "hash_key_conditions", "range_key_conditions",
+        "projection_expressions")}
+    if limit and not extra and hi - lo > limit + 1:
+        lo, hi = (lo, lo + limit + 1) if forward else (hi - limit - 1, hi)
+    return [partition[k] for k in keys[lo:hi]]
+
+
+def _partition_queries() -> None:
+    """moto answers a Query on a table by sorting every item of the table (``all_items``) and
+    keeping those of the partition: each event-store read costs O(table), so a local session
+    slows as it is used. For a Query of the table itself (not an index) with its partition key,
+    the candidates here are that partition's items; the filtering, sorting, paging and limits
+    that follow are moto's own. Index queries (no stored index in moto) still scan."""
+    global _PATCHED_QUERY
+    if _PATCHED_QUERY:
+        return
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        only = getattr(_scope, "partition", None)
+        if only is not None and only[0] is self:
+            return list(only[1])
+        return original_all_items(self)
+
+    original_put, original_delete = Table.put_item, Table.delete_item
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put(self, *args, **kwargs)
+        _index_sync(self, item.hash_key, item.range_key, True)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = original_delete(self, hash_key, range_key)
+        if item is not None:
+            _index_sync(self, hash_key, range_key, False)
+        return item
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if not _in_local_cloud() or index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key) or {}
+        _scope.partition = (self, _candidates(self, hash_key, partition, args, kwargs))
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _scope.partition = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    _PATCHED_QUERY = True
+
+
+class _RecentKeys(dict):  # type: ignore[type-arg]
+    """The set of moto's SQS ``deleted_messages`` (every receipt handle ever deleted, kept so a
+    repeated delete succeeds), remembering only the latest ``cap`` of them."""
+
+    def __init__(self, keys: Iterable[str] = (), cap: int = 10_000):
+        super().__init__()
+        self.cap = cap
+        self.update(keys)
+
+    def update(self, keys: Iterable[str]) -> None:  # type: ignore[override]
+        for key in keys:
+            self.pop(key, None)
+            self[key] = None
+        while len(self) > self.cap:
+            del self[next(iter(self))]
+
+
+def _bounded_sqs_deletes() -> None:
+    global _PATCHED_SQS
+    if _PATCHED_SQS:
+        return
+    from moto.sqs.models import Queue
+
+    original = Queue.delete_message
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if _in_local_cloud() and not isinstance(self.deleted_messages, _RecentKeys):
+            self.deleted_messages = _RecentKeys(self.deleted_messages)
+        return original(self, receipt_handle)
+
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+    _PATCHED_SQS = True
+
+
+def _trimmable_streams() -> None:
+    """Two small changes to moto's stream classes (harmless outside the local cloud, where
+    nothing trims): an iterator remembers it was used, and reading before the oldest retained
+    record is AWS's ``TrimmedDataAccessException`` rather than an assertion (a 500)."""
+    global _PATCHED_STREAMS
+    if _PATCHED_STREAMS:
+        return
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import ShardIterator
+
+    class TrimmedDataAccessError(JsonRESTError):
+        code = 400
+
+        def __init__(self, sequence: int, oldest: int):
+            super().__init__("TrimmedDataAccessException",
+                             f"sequence number {sequence} is before the oldest record kept ({oldest})")
+
+    original_get = ShardIterator.get
+    original_shard_get = StreamShard.get
+
+    def iterator_get(self: Any, limit: int = 1000) -> dict[str, Any]:
+        self._cairn_used = True
+        return original_get(self, limit)
+
+    def shard_get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise TrimmedDataAccessError(start, self.starting_sequence_number)
+        return original_shard_get(self, start, quantity)
+
+    ShardIterator.get = iterator_get  # type: ignore[method-assign]
+    StreamShard.get = shard_get  # type: ignore[method-assign]
+    _PATCHED_STREAMS = True
 
 
 def _let_moto_skip_lambda_targets() -> None:
@@ -227,7 +675,10 @@ class MotoServer:
                 pass
 
         _let_moto_skip_lambda_targets()
-        _keep_tables_in_place_on_cancelled_transactions()
+        _flat_transactions()
+        _trimmable_streams()
+        _partition_queries()
+        _bounded_sqs_deletes()
         self.middleware = _SerializingMiddleware(
             DomainDispatcherApplication(create_backend_app), self.chaos, self.serialize
         )
@@ -245,19 +696,6 @@ class MotoServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def prune_stream_iterators(keep: int = 5000) -> None:
-    """Forget old shard iterators: AWS expires them after 15 minutes, moto keeps every one."""
-    from moto.dynamodbstreams.models import dynamodbstreams_backends
-
-    for _account, regions in dynamodbstreams_backends.items():
-        for _region, backend in regions.items():
-            its = backend.shard_iterators
-            excess = len(its) - keep
-            if excess > 0:
-                for key in list(its)[:excess]:
-                    its.pop(key, None)
 
 
 def _str_attrs(attrs: dict[str, Any]) -> dict[str, str]:
@@ -325,6 +763,8 @@ class LocalCloud:
         "AWS::Lambda::Function",
         "AWS::Lambda::LayerVersion",
         "AWS::Lambda::EventSourceMapping",
+        "AWS::Kinesis::Stream",  # local/kinesis.py
+        "AWS::Kinesis::StreamConsumer",
         "AWS::ApiGatewayV2::Api",
         "AWS::ApiGatewayV2::Route",
         "AWS::ApiGatewayV2::Integration",
@@ -421,7 +861,11 @@ class LocalCloud:
         name = res.ref
         assert name
         s3 = self.client("s3")
-        s3.create_bucket(Bucket=name)
+        lock = p.get("ObjectLockConfiguration") if str(p.get("ObjectLockEnabled", "")).lower() == "true" else None
+        s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock is not None else {}))
+        if lock and lock.get("Rule"):  # the digest bucket: compliance-mode default retention
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": lock["Rule"]})
         if (p.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         extras: list[tuple[str, Callable[[], Any]]] = []

@@ -1,4 +1,10 @@
-"""Swagger UI for ``/docs``, served from the ``swagger-ui-bundle`` wheel (no CDN: works offline)."""
+"""Swagger UI for ``/docs``, served from npm's ``swagger-ui-dist`` (no CDN: works offline).
+
+Swagger UI 5 (package.json pins it; ``make`` runs ``npm install``): the document is OpenAPI 3.1
+(Powertools generates 3.1), which Swagger UI 4 cannot read ("Unable to render this definition"),
+so the ``swagger-ui-bundle`` wheel (4.15) is not used. tests/e2e/test_e2e_pages.py opens the page
+in headless Chromium and checks the rendered operations.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,11 @@ _ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-pres
            "favicon-32x32.png", "favicon-16x16.png", "oauth2-redirect.html")
 
 
+DIST = Path(__file__).resolve().parent.parent / "node_modules" / "swagger-ui-dist"
+
+
 def _bundle_dir() -> Path | None:
-    try:
-        import swagger_ui_bundle
-    except ImportError:
-        return None
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return DIST if (DIST / "swagger-ui-bundle.js").is_file() else None
 
 
 _PAGE = """<!DOCTYPE html>
@@ -54,7 +59,7 @@ _FALLBACK = """<!DOCTYPE html>
 <style>body{{font:14px sans-serif;margin:20px}}code{{background:#eee;padding:1px 4px}}
 .op{{margin:4px 0}}.m{{display:inline-block;width:70px;font-weight:bold}}</style></head>
 <body><h1>Cairn API (local)</h1>
-<p>Swagger UI is not installed (<code>pip install swagger-ui-bundle</code>); this page lists
+<p>Swagger UI is not installed (<code>npm install</code>: swagger-ui-dist); this page lists
 <a href="/openapi.json">/openapi.json</a>. Token: <code>curl -s -X POST {base}/_local/token
 -d '{{"sub":"alice","groups":["staff"]}}'</code></p><div id="ops">loading…</div>
 <script>

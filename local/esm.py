@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.cloud import aws_client, prune_stream_iterators
+from local.cloud import aws_client, stream_bounds
 from local.filters import matches_any, parse_filter_criteria, sqs_filter_view
 from local.lambdas import FunctionError, LambdaService, ThrottledError
 from local.template import REGION, Resource, Template
@@ -100,7 +100,7 @@ class MappingSpec:
         p = template.resolve(res.properties)
         arn = str(p["EventSourceArn"])
         service = arn.split(":")[2]
-        kind = {"dynamodb": "dynamodb", "sqs": "sqs"}.get(service)
+        kind = {"dynamodb": "dynamodb", "sqs": "sqs", "kinesis": "kinesis"}.get(service)
         if kind is None:
             raise ValueError(f"{res.logical_id}: event source {service} is not emulated")
         dest = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
@@ -109,7 +109,7 @@ class MappingSpec:
             function=str(p["FunctionName"]),
             source_arn=arn,
             kind=kind,
-            batch_size=int(p.get("BatchSize", 100 if kind == "dynamodb" else 10)),
+            batch_size=int(p.get("BatchSize", 10 if kind == "sqs" else 100)),
             window=float(p.get("MaximumBatchingWindowInSeconds", 0)),
             starting_position=str(p.get("StartingPosition", "LATEST")),
             filters=tuple(parse_filter_criteria(p.get("FilterCriteria"))),
@@ -186,6 +186,41 @@ def _partial_index(payload: Any, identifiers: list[str]) -> int | None | str:
             return "invalid"
         positions.append(identifiers.index(ident))
     return min(positions)
+
+
+def on_failure_message(records: list[dict[str, Any]], *, shard_id: str, stream_arn: str, function_arn: str,
+                       condition: str = "RetryAttemptsExhausted", invokes: int = 1) -> dict[str, Any]:
+    """What Lambda sends a stream mapping's on-failure destination: an invocation record with
+    ``DDBStreamBatchInfo`` (shard, sequence range, arrival times, size, stream), never the records."""
+
+    def iso(ts: float) -> str:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    records = sorted(records, key=lambda r: int(r["dynamodb"]["SequenceNumber"]))
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invokes,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "version": "1.0",
+        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": iso(records[0]["dynamodb"]["ApproximateCreationDateTime"]),
+            "approximateArrivalOfLastRecord": iso(records[-1]["dynamodb"]["ApproximateCreationDateTime"]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
 
 
 class _FailureSink:
@@ -291,7 +326,8 @@ class StreamMapping:
         self.caught_up = False
         self.last_seq: str | None = None
         self.stats = {"read": 0, "filtered": 0, "batches": 0, "invocations": 0, "errors": 0,
-                      "retries": 0, "bisections": 0, "discarded": 0, "throttled": 0, "duplicated": 0}
+                      "retries": 0, "bisections": 0, "discarded": 0, "throttled": 0, "duplicated": 0,
+                      "trimmed_unread": 0}
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -326,6 +362,14 @@ class StreamMapping:
             return True
         if not self.caught_up or any(vs.pending or vs.busy for vs in self.shards):
             return False
+        bounds = stream_bounds(self.spec.source_arn)
+        if bounds is not None:
+            # Served by this process: compare with the shard itself (a probe through the API
+            # would leave an unused iterator behind, which holds back the shard's trimming).
+            oldest, head = bounds
+            if self.last_seq is not None:
+                return int(self.last_seq) + 1 >= head
+            return self.spec.starting_position == "LATEST" or oldest >= head
         client = aws_client("dynamodbstreams", self.endpoint)
         if self.last_seq is not None:
             kind, extra = "AFTER_SEQUENCE_NUMBER", {"SequenceNumber": self.last_seq}
@@ -348,10 +392,17 @@ class StreamMapping:
         key = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True)
         return self.shards[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(self.shards)]
 
+    def _resume_at(self) -> dict[str, str]:
+        """Where (re)reading starts: after the last record read (a reader that lost its iterator
+        neither skips records nor re-reads the stream), else the mapping's starting position."""
+        if self.last_seq is not None:
+            return {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_seq}
+        position = "TRIM_HORIZON" if self.stats["trimmed_unread"] else self.spec.starting_position
+        return {"ShardIteratorType": position if position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON"}
+
     def _read(self) -> None:
         client = aws_client("dynamodbstreams", self.endpoint)
         iterators: dict[str, str] = {}
-        polls = 0
         while not self.stop_event.is_set():
             try:
                 if not iterators:
@@ -359,10 +410,7 @@ class StreamMapping:
                     for shard in desc["Shards"]:
                         self.real_shard_id = shard["ShardId"]
                         iterators[shard["ShardId"]] = client.get_shard_iterator(
-                            StreamArn=self.spec.source_arn,
-                            ShardId=shard["ShardId"],
-                            ShardIteratorType=self.spec.starting_position
-                            if self.spec.starting_position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON",
+                            StreamArn=self.spec.source_arn, ShardId=shard["ShardId"], **self._resume_at(),
                         )["ShardIterator"]
                 got = 0
                 for shard_id, it in list(iterators.items()):
@@ -377,9 +425,6 @@ class StreamMapping:
                             self.stats["filtered"] += 1
                             continue
                         self._shard_for(rec).put(rec, time.time())
-                polls += 1
-                if polls % 200 == 0:
-                    prune_stream_iterators()
                 if got == 0:
                     self.caught_up = True
                     self.stop_event.wait(self.timing.poll_interval)
@@ -388,7 +433,14 @@ class StreamMapping:
             except Exception as exc:
                 if self.stop_event.is_set():
                     return
-                log.warning("%s: reading the stream failed (%s); retrying", self.spec.logical_id, exc)
+                if "TrimmedDataAccessException" in str(exc):
+                    log.error("%s: records after %s were trimmed (older than the stream keeps) before "
+                              "they were read; reading resumes at the oldest record kept",
+                              self.spec.logical_id, self.last_seq)
+                    self.last_seq = None
+                    self.stats["trimmed_unread"] += 1
+                else:
+                    log.warning("%s: reading the stream failed (%s); retrying", self.spec.logical_id, exc)
                 iterators = {}
                 self.stop_event.wait(1.0)
 
@@ -408,7 +460,7 @@ class StreamMapping:
             return _Outcome.ERROR, exc.error
         if not self.spec.report_failures:
             return _Outcome.OK, None
-        seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+        seqs = [self._seq(r) for r in records]
         index = _partial_index(result.payload, seqs)
         if index is None:
             return _Outcome.OK, None
@@ -418,6 +470,19 @@ class StreamMapping:
                         self.spec.logical_id, result.payload)
             return _Outcome.ERROR, {"errorType": "InvalidBatchItemFailures"}
         return _Outcome.PARTIAL, index
+
+    # What a Kinesis mapping (local.kinesis) reads differently from a delivered record.
+    def _seq(self, record: dict[str, Any]) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
+
+    def _created(self, record: dict[str, Any]) -> float:
+        return float(record["dynamodb"]["ApproximateCreationDateTime"])
+
+    def _failure_message(self, vshard: _VirtualShard, records: list[dict[str, Any]], condition: str,
+                         invokes: int) -> dict[str, Any]:
+        # The real shard, also with chaos' virtual shards: the range is read back from it (redrive).
+        return on_failure_message(records, shard_id=self.real_shard_id, stream_arn=self.spec.source_arn,
+                                  function_arn=self.function_arn, condition=condition, invokes=invokes)
 
     def _backoff(self, retries: int, stop: threading.Event) -> None:
         delay = min(self.timing.retry_max, self.timing.retry_base * (2 ** max(0, retries - 1)))
@@ -431,8 +496,7 @@ class StreamMapping:
             items, retries, invokes = work.popleft()
             if self.spec.max_age >= 0:
                 now = time.time()
-                expired = [i for i in items
-                           if now - i[0]["dynamodb"]["ApproximateCreationDateTime"] > self.spec.max_age]
+                expired = [i for i in items if now - self._created(i[0]) > self.spec.max_age]
                 if expired:
                     self._discard(vshard, expired, "RecordAgeExceeded", invokes, None)
                     items = [i for i in items if i not in expired]
@@ -488,35 +552,8 @@ class StreamMapping:
         self.stats["discarded"] += len(items)
         records = [i[0] for i in items]
         log.error("%s: %d record(s) discarded (%s); seq %s..%s", self.spec.logical_id, len(records),
-                  condition, records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"])
-
-        def iso(ts: float) -> str:
-            return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-        message = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self.function_arn,
-                "condition": condition,
-                "approximateInvokeCount": invokes,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "DDBStreamBatchInfo": {
-                "shardId": vshard.shard_id if self.chaos.shuffle else self.real_shard_id,
-                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": iso(records[0]["dynamodb"]["ApproximateCreationDateTime"]),
-                "approximateArrivalOfLastRecord": iso(records[-1]["dynamodb"]["ApproximateCreationDateTime"]),
-                "batchSize": len(records),
-                "streamArn": self.spec.source_arn,
-            },
-        }
+                  condition, self._seq(records[0]), self._seq(records[-1]))
+        message = self._failure_message(vshard, records, condition, invokes)
         if condition == "RecordAgeExceeded" and invokes == 0:
             message.pop("responseContext")
         try:
@@ -705,6 +742,10 @@ def build_mappings(template: Template, lambdas: LambdaService, endpoint: str, ch
             continue
         if spec.kind == "dynamodb":
             mappings.append(StreamMapping(spec, lambdas, endpoint, chaos, timing))
+        elif spec.kind == "kinesis":
+            from local.kinesis import KinesisMapping  # local.kinesis builds on this module
+
+            mappings.append(KinesisMapping(spec, lambdas, endpoint, chaos, timing))
         else:
             mappings.append(QueueMapping(spec, lambdas, endpoint, timing))
     return mappings

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CapacityError",
     "FunctionError",
     "FunctionPool",
     "FunctionSpec",
@@ -52,6 +53,11 @@ PRELOAD = [
 
 class ThrottledError(Exception):
     """Rate exceeded: the function is at its reserved concurrency (or chaos said so)."""
+
+
+class CapacityError(ThrottledError):
+    """No execution environment of the function became free in time (the local cap was reached):
+    the local runtime, not the function, could not serve."""
 
 
 class FunctionError(Exception):
@@ -101,7 +107,7 @@ class InvokeResult:
     init_ms: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Env:
     """One execution environment (a worker process and our end of its pipe)."""
 
@@ -137,6 +143,7 @@ class FunctionPool:
         self.spec = spec
         self.service = service
         self._idle: list[_Env] = []
+        self._live: set[_Env] = set()  # idle and busy environments (their pids are in the status)
         self._busy = 0
         self._cond = threading.Condition()
         self.invocations = 0
@@ -161,7 +168,7 @@ class FunctionPool:
                     if env.generation == gen and env.process.is_alive():
                         self._busy += 1
                         return env, False
-                    threading.Thread(target=env.close, daemon=True).start()
+                    self._retire(env)
                 if self._busy < self.limit:
                     self._busy += 1
                     return None, True
@@ -171,7 +178,22 @@ class FunctionPool:
                         f"Rate Exceeded: {self.spec.name} is at its reserved concurrency ({self.limit})"
                     )
                 if not self._cond.wait(timeout=max(0.0, deadline - time.time())):
-                    raise ThrottledError(f"Rate Exceeded: no environment of {self.spec.name} became free")
+                    raise CapacityError(
+                        f"all {self.limit} execution environments of {self.spec.name} stayed busy for "
+                        f"{self.spec.timeout + 30:.0f} s (the local cap, --max-concurrency)")
+
+    def _retire(self, env: _Env) -> None:
+        """Close an environment in the background; say so when it died on its own."""
+        self._live.discard(env)
+        code = env.process.exitcode
+        if code is not None:
+            log.warning("%s: execution environment (pid %s) exited with status %s; the next invocation "
+                        "starts a new one", self.spec.logical_id, env.process.pid, code)
+        threading.Thread(target=env.close, daemon=True).start()
+
+    def pids(self) -> list[int]:
+        with self._cond:
+            return sorted(e.process.pid for e in self._live if e.process.pid is not None)
 
     def _release(self, env: _Env | None) -> None:
         with self._cond:
@@ -190,7 +212,14 @@ class FunctionPool:
         proc = ctx.Process(
             target=worker.serve, args=(child, spec), name=f"lambda:{self.spec.logical_id}", daemon=True
         )
-        proc.start()
+        try:
+            proc.start()
+        except (OSError, MemoryError) as exc:  # fork refused: out of memory, processes or files
+            parent.close()
+            child.close()
+            raise FunctionError({"errorType": "Runtime.ResourceExhausted",
+                                 "errorMessage": f"no execution environment of {self.spec.name} could be "
+                                                 f"started: {type(exc).__name__}: {exc}"}) from exc
         child.close()
         if not parent.poll(60):
             proc.kill()
@@ -202,7 +231,10 @@ class FunctionPool:
             proc.join(timeout=2)
             raise FunctionError({"errorType": "Runtime.ExitError",
                                  "errorMessage": f"Runtime exited during init: exit status {proc.exitcode}"}) from exc
-        return _Env(proc, parent, self.service.code_generation, float(hello.get("init_ms", 0.0)))
+        env = _Env(proc, parent, self.service.code_generation, float(hello.get("init_ms", 0.0)))
+        with self._cond:
+            self._live.add(env)
+        return env
 
     def invoke(self, event: Any, request_id: str | None = None, *, chaos: bool = True) -> InvokeResult:
         """Invoke synchronously. Raises FunctionError (with Lambda's error object) or ThrottledError.
@@ -228,6 +260,8 @@ class FunctionPool:
             deadline = time.time() + self.spec.timeout
             env.conn.send({"request_id": request_id, "event": body, "deadline": deadline})
             if not env.conn.poll(self.spec.timeout):
+                with self._cond:
+                    self._live.discard(env)
                 env.close(kill=True)
                 self.errors += 1
                 raise FunctionError({
@@ -239,14 +273,22 @@ class FunctionPool:
             except (EOFError, OSError) as exc:
                 env.process.join(timeout=2)
                 code = env.process.exitcode
+                with self._cond:
+                    self._live.discard(env)
                 env.close(kill=True)
                 self.errors += 1
+                log.error("%s: execution environment (pid %s) exited with status %s during request %s; "
+                          "the next invocation starts a new one", self.spec.logical_id, env.process.pid,
+                          code, request_id)
                 raise FunctionError({
                     "errorType": "Runtime.ExitError",
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
                 }) from exc
             env.used += 1
             keep = env
+            if reply.get("emf") and self.service.metrics is not None:
+                for line in reply["emf"]:
+                    self.service.metrics.ingest_emf(line)
             if "error" in reply:
                 self.errors += 1
                 raise FunctionError(reply["error"])
@@ -260,15 +302,21 @@ class FunctionPool:
         """Close environments idle for longer than ``idle_seconds`` or built from old code."""
         now = time.time()
         with self._cond:
-            stale = [e for e in self._idle
-                     if now - e.last_used > idle_seconds or e.generation != self.service.code_generation]
-            self._idle = [e for e in self._idle if e not in stale]
+            dead = [e for e in self._idle if not e.process.is_alive()]
+            stale = [e for e in self._idle if e not in dead and (
+                now - e.last_used > idle_seconds or e.generation != self.service.code_generation)]
+            self._idle = [e for e in self._idle if e not in stale and e not in dead]
+            for env in stale:
+                self._live.discard(env)
+        for env in dead:
+            self._retire(env)
         for env in stale:
             env.close()
 
     def shutdown(self) -> None:
         with self._cond:
             idle, self._idle = self._idle, []
+            self._live.difference_update(idle)
         for env in idle:
             env.close()
 
@@ -289,6 +337,7 @@ class LambdaService:
     ):
         self.pools: dict[str, FunctionPool] = {}
         self._by_key: dict[str, FunctionPool] = {}
+        self.metrics: Any = None  # local.metrics.MetricStore: EMF and AWS/Lambda metrics (dashboard)
         self.log_dir = log_dir
         self.echo_logs = echo_logs
         self.max_concurrency = max_concurrency
@@ -322,7 +371,12 @@ class LambdaService:
         return pool
 
     def invoke(self, key: str, event: Any, *, chaos: bool = True) -> InvokeResult:
-        return self.get(key).invoke(event, chaos=chaos)
+        pool = self.get(key)
+        if self.metrics is None:
+            return pool.invoke(event, chaos=chaos)
+        from local.metrics import observe_invoke
+
+        return observe_invoke(self.metrics, pool.spec.name, event, lambda: pool.invoke(event, chaos=chaos))
 
     def chaos_throttle(self) -> bool:
         if self.throttle_probability <= 0:
@@ -368,10 +422,10 @@ class LambdaService:
             for pool in self.pools.values():
                 pool.reap(self.idle_seconds)
 
-    def stats(self) -> dict[str, dict[str, int]]:
+    def stats(self) -> dict[str, dict[str, Any]]:
         return {
             lid: {"invocations": p.invocations, "cold_starts": p.cold_starts, "errors": p.errors,
-                  "throttles": p.throttles, "warm": len(p._idle)}
+                  "throttles": p.throttles, "warm": len(p._idle), "busy": p._busy, "pids": p.pids()}
             for lid, p in self.pools.items()
         }
 

@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from local import docs
-from local.apigw import HttpApi, HttpRequest, HttpResponse
+from local.apigw import HttpApi, HttpRequest, HttpResponse, unavailable
 from local.auth import JwtIssuer
 from local.bus import RuleTargets
 from local.cloud import LocalCloud, MotoChaos, MotoServer
 from local.esm import StreamChaos, Timing, build_mappings
+from local.kinesis import KinesisHub, build_forwarders, hub_for
 from local.lambdas import FunctionSpec, LambdaService
 from local.template import ACCOUNT_ID, REGION, Template, TemplateError
+from local.websocket import WebSocketApi, localize_jwks
 
 __all__ = ["LocalRuntime", "RuntimeOptions", "function_specs"]
 
@@ -211,9 +213,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
             resp, route = self.runtime.dispatch(req)
             if route is not None:
                 target = route.function.rsplit(":", 1)[-1]
-        except Exception:
+        except Exception as exc:  # the runtime itself failed (or ran out of something): say what
             log.exception("local runtime error on %s %s", self.command, self.path)
-            resp = HttpResponse.json(500, {"message": "Internal Server Error"})
+            resp = unavailable(f"{type(exc).__name__}: {exc}")
         self.send_response(resp.status, HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else "")
         sent = set()
         for name, value in resp.headers:
@@ -255,7 +257,9 @@ class LocalRuntime:
         self.api: HttpApi | None = None
         self.issuer: JwtIssuer | None = None
         self.mappings: list[Any] = []
+        self.kinesis: KinesisHub | None = None
         self.rules: RuleTargets | None = None
+        self.websocket: WebSocketApi | None = None
         self.stream_chaos = StreamChaos(
             shuffle=self.options.shuffle, shards=self.options.shards,
             duplicate=self.options.duplicate, seed=self.options.seed,
@@ -264,6 +268,10 @@ class LocalRuntime:
         self._http_thread: threading.Thread | None = None
         self.outputs: dict[str, Any] = {}
         self.started_at = 0.0
+        from local.metrics import MetricStore
+
+        self.metrics = MetricStore()  # EMF + observed AWS metrics, for /_local/dashboard
+        self._sampling = threading.Event()  # set: stop sampling queue depths
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -293,11 +301,15 @@ class LocalRuntime:
 
         self.cloud = LocalCloud(self.template, endpoint)
         self.cloud.provision()
+        # Kinesis Data Streams for DynamoDB (local/kinesis.py): streams, consumers, forwarders.
+        self.kinesis = hub_for(endpoint)
+        self.cloud.created += self.kinesis.provision(self.template)
         for api in self.template.of_type("AWS::ApiGatewayV2::Api"):
             api.attributes["ApiEndpoint"] = self.base_url
 
         specs = function_specs(self.template, endpoint=endpoint, base_url=self.base_url,
                                state_dir=self.state_dir, warn=self.warn)
+        localize_jwks(specs, self.base_url)
         repo_paths = sorted({Path(s.code_dir) for s in specs} | {Path(p) for s in specs for p in s.layers})
         self.lambdas = LambdaService(
             specs,
@@ -307,6 +319,7 @@ class LocalRuntime:
             throttle_probability=opts.lambda_throttle,
             watch_paths=repo_paths,
         )
+        self.lambdas.metrics = self.metrics
         self.lambdas.start()
 
         def issuer_factory(iss: str, aud: str) -> JwtIssuer:
@@ -318,6 +331,7 @@ class LocalRuntime:
             self.issuer = JwtIssuer(self.state_dir, LOCAL_ISSUER_FALLBACK, "local")
         self.mappings = build_mappings(self.template, self.lambdas, endpoint, self.stream_chaos,
                                        opts.timing, warn=self.warn)
+        self.mappings += build_forwarders(self.template, endpoint, opts.timing)
         for m in self.mappings:
             m.start()
         self.rules = RuleTargets(self.template, self.lambdas, endpoint)
@@ -326,7 +340,13 @@ class LocalRuntime:
             self.moto.middleware.put_events_observers.append(self.rules.on_put_events)
             self.rules.start()
 
+        self.websocket = WebSocketApi.from_template(self.template, self.lambdas)
+        if self.websocket is not None:
+            ws_port = int(os.environ.get("CAIRN_WS_PORT", opts.port + 1 if opts.port else 0))
+            self.websocket.start(opts.host, ws_port)
+
         self._write_outputs()
+        threading.Thread(target=self._sample_forever, name="queue-depths", daemon=True).start()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
         self.started_at = time.time()
@@ -334,6 +354,9 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
+        if self.websocket is not None:
+            self.websocket.stop()
+        self._sampling.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -363,6 +386,8 @@ class LocalRuntime:
             outputs[key] = _localize_urls(str(value), api_ids, self.base_url).rstrip("/") \
                 if isinstance(value, str) and "execute-api" in value else value
         outputs["ApiUrl"] = self.base_url
+        if self.websocket is not None:
+            outputs["WsUrl"] = self.websocket.url
         outputs["AwsEndpointUrl"] = self.moto.endpoint
         outputs.setdefault("Region", REGION)
         outputs.setdefault("AccountId", ACCOUNT_ID)
@@ -387,9 +412,17 @@ class LocalRuntime:
                 return HttpResponse.json(404, {"message": "Not Found"}), None
             data, ctype = found
             return HttpResponse(200, [("Content-Type", ctype), ("Cache-Control", "max-age=3600")], data), None
+        if self.websocket is not None and (managed := self.websocket.management(req)) is not None:
+            return managed, None
         if self.api is None:
             return HttpResponse.json(404, {"message": "Not Found (the template has no HTTP API)"}), None
-        return self.api.handle(req)
+        started = time.perf_counter()
+        response, route = self.api.handle(req)
+        from local.metrics import observe_request
+
+        for api in self.template.of_type("AWS::ApiGatewayV2::Api")[:1]:
+            observe_request(self.metrics, str(api.ref), response.status, (time.perf_counter() - started) * 1000)
+        return response, route
 
     def _local(self, req: HttpRequest) -> HttpResponse:
         path, method = req.raw_path, req.method.upper()
@@ -416,6 +449,22 @@ class LocalRuntime:
         if path == "/_local/jwks.json" and method == "GET":
             assert self.issuer is not None
             return HttpResponse.json(200, self.issuer.jwks())
+        if path in ("/_local/dashboard", "/_local/dashboard/") and method == "GET":
+            from local.dashboard import PAGE
+
+            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                                PAGE.encode())
+        if path.startswith("/_local/dashboard/data") and method == "GET":
+            from local.metrics import dashboard_model
+
+            self.sample_queues()
+            minutes = 60
+            if "minutes=" in (req.raw_query or ""):
+                try:
+                    minutes = max(5, min(180, int(req.raw_query.split("minutes=", 1)[1].split("&", 1)[0])))
+                except ValueError:
+                    pass
+            return HttpResponse.json(200, dashboard_model(self.template, self.metrics, minutes))
         if path == "/_local/status" and method == "GET":
             return HttpResponse.json(200, self.status())
         if path == "/_local/chaos" and method in ("GET", "POST"):
@@ -425,6 +474,34 @@ class LocalRuntime:
         return HttpResponse.json(404, {"message": "Not Found"})
 
     # -- introspection and control ------------------------------------------------------------
+
+    def _sample_forever(self, every: float = 30.0) -> None:
+        while not self._sampling.wait(every):
+            try:
+                self.sample_queues()
+            except Exception as exc:  # the dashboard's data only: never take the runtime down
+                log.debug("sampling queue depths failed: %s", exc)
+
+    def sample_queues(self) -> None:
+        """AWS/SQS ApproximateNumberOfMessagesVisible of the template's queues, now (moto has no
+        CloudWatch metrics; sampled when the dashboard asks, at most every 10 seconds)."""
+        now = time.time()
+        if self.moto is None or now - getattr(self, "_queues_sampled", 0.0) < 10:
+            return
+        self._queues_sampled = now
+        from local.cloud import aws_client
+
+        sqs = aws_client("sqs", self.moto.endpoint)
+        for queue in self.template.of_type("AWS::SQS::Queue"):
+            try:
+                name = str(self.template.resolve({"Fn::GetAtt": [queue.logical_id, "QueueName"]}))
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            except Exception:  # not provisioned locally
+                continue
+            self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name},
+                             int(attributes.get("ApproximateNumberOfMessages", 0)))
 
     def idle(self) -> bool:
         """True when every mapping has delivered all it read and every queue is drained."""
@@ -490,4 +567,8 @@ class LocalRuntime:
             "not_emulated": self.cloud.skipped,
             "warnings": self.warnings,
             "python": sys.version.split()[0],
+            "pid": os.getpid(),
+            "streams": {"records_trimmed": self.moto.middleware.retention.trimmed,
+                        "kinesis_records_trimmed": self.kinesis.trimmed if self.kinesis else 0}
+            if self.moto is not None and self.moto.middleware is not None else {},
         }

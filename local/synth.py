@@ -60,7 +60,23 @@ def find_template(outdir: Path, stack: str) -> Path:
 
 
 def synthesize(repo: Path, outdir: Path, stack: str, *, force: bool = False) -> tuple[Path, bool]:
-    """Path of the stack's template, and whether it was (re)synthesized now."""
+    """Path of the stack's template, and whether it was (re)synthesized now.
+
+    Holds an exclusive lock on the output directory: two runtimes (or test workers) starting at
+    once share one synth instead of writing the same cloud assembly together.
+    """
+    import fcntl
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    with open(outdir.parent / f".{outdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _synthesize(repo, outdir, stack, force=force)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _synthesize(repo: Path, outdir: Path, stack: str, *, force: bool) -> tuple[Path, bool]:
     stamp = outdir / ".local-synth"
     if not force and stamp.exists():
         try:

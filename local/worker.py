@@ -45,13 +45,16 @@ class LambdaContext:
 
 
 class _LogStream(io.TextIOBase):
-    """stdout/stderr of the function: each line to its log file and, prefixed, to the console."""
+    """stdout/stderr of the function: each line to its log file and, prefixed, to the console.
+    EMF documents (what CloudWatch Logs would turn into metrics) are also kept for the invocation's
+    reply: the runtime aggregates them for ``/_local/dashboard``."""
 
-    def __init__(self, console: Any, logfile: Any, prefix: str):
+    def __init__(self, console: Any, logfile: Any, prefix: str, emf: list[str] | None = None):
         self._console = console
         self._file = logfile
         self._prefix = prefix
         self._pending = ""
+        self._emf = emf
 
     def writable(self) -> bool:
         return True
@@ -73,6 +76,8 @@ class _LogStream(io.TextIOBase):
             self._file.flush()
 
     def _emit(self, line: str) -> None:
+        if self._emf is not None and line.startswith('{"_aws"') and len(self._emf) < 1000:
+            self._emf.append(line)
         if self._file is not None:
             self._file.write(line + "\n")
             self._file.flush()
@@ -117,7 +122,8 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
     prefix = f"[{spec['logical_id']}] "
     console_out = sys.__stdout__ if spec.get("echo_logs") else None
     console_err = sys.__stderr__ if spec.get("echo_logs") else None
-    sys.stdout = _LogStream(console_out, logfile, prefix)
+    emf: list[str] = []
+    sys.stdout = _LogStream(console_out, logfile, prefix, emf)
     sys.stderr = _LogStream(console_err, logfile, prefix)
     # Lambda's Python runtime: one root handler on stdout, level from AWS_LAMBDA_LOG_LEVEL or WARNING.
     root = logging.getLogger()
@@ -198,6 +204,8 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         reply["duration_ms"] = duration
+        if emf:
+            reply["emf"], emf[:] = list(emf), []
         try:
             conn.send(reply)
         except (BrokenPipeError, OSError):

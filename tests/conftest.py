@@ -110,3 +110,14 @@ class CallLog:
 @pytest.fixture
 def call_log() -> CallLog:
     return CallLog()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): a module's tests stay on one worker
+    (module fixtures are built once), and the suites that share a session fixture — one CDK synth
+    for tests/infrastructure, one local runtime for tests/e2e — stay together, so neither is paid twice."""
+    shared = {"infrastructure": "infrastructure", "e2e": "e2e"}
+    for item in items:
+        parts = item.nodeid.split("::", 1)[0].split("/")
+        group = shared.get(parts[1]) if len(parts) > 2 and parts[0] == "tests" else None
+        item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::", 1)[0]))

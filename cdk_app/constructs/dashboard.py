@@ -101,13 +101,20 @@ class Dashboard(Construct):
 
         d.add_widgets(cloudwatch.TextWidget(markdown="## Stream consumers", width=24, height=1))
         for name, projection in projections.items():
-            parked = [projection.parked_depth.with_(label="batches in the on-failure queue")]
+            parked = [projection.failed_depth.with_(label="failed batches (make redrive)")]
             if projection.streams_parked is not None:
                 parked.insert(0, projection.streams_parked.with_(label="streams parked"))
+            errors = [projection.errors.with_(label="errors")]
+            if projection.streams_parked is not None:  # the projections leave events behind (parked)
+                errors.append(projection.events_behind.with_(label="events behind"))
             d.add_widgets(
-                _graph(f"{name}: iterator age (ms)", [projection.iterator_age.with_(label="max")]),
-                _graph(f"{name}: errors", [projection.errors.with_(label="errors")]),
-                _graph(f"{name}: parked streams / DLQ depth", parked),
+                _graph(
+                    f"{name}: lag",
+                    [projection.lag_seconds.with_(label="oldest unapplied event (s)")],
+                    [projection.iterator_age.with_(label="iterator age (ms)")],
+                ),
+                _graph(f"{name}: errors / events behind", errors),
+                _graph(f"{name}: parked streams / failed batches", parked),
             )
 
         if subscriptions:

@@ -77,6 +77,7 @@ class EventBus(Construct):
         batch_size: int = 10,
         max_batching_window: Duration = Duration.seconds(1),
         max_receive_count: int = 5,
+        max_concurrency: int = 5,
     ) -> Subscription:
         """Deliver events of ``detail_types`` (optionally matching ``detail``) from ``source`` (default:
         the bus's) to ``function``."""
@@ -131,6 +132,9 @@ class EventBus(Construct):
             batch_size=batch_size,
             max_batching_window=max_batching_window,
             report_batch_item_failures=True,
+            # A flood on one queue (a burst of orders) must not take the account's concurrency
+            # from the stream consumers and the API: each queue's poller scales to at most this.
+            max_concurrency=max_concurrency,
         )
         function.function.add_event_source(event_source)
         mapping = function.function.node.find_child(f"SqsEventSource:{Names.node_unique_id(queue.node)}")

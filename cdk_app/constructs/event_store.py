@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -21,6 +22,8 @@ __all__ = [
     "APPEND_ACTIONS",
     "EVENT_MUTATIONS",
     "EventStore",
+    "FAN_OUT_CONSUMER_ACTIONS",
+    "FAN_OUT_STREAM_ACTIONS",
     "MARKER_ACTIONS",
     "READ_ACTIONS",
     "STREAM_ACTIONS",
@@ -32,6 +35,9 @@ APPEND_ACTIONS = ("dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:Q
 READ_ACTIONS = ("dynamodb:Query", "dynamodb:GetItem")
 MARKER_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
 STREAM_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+# A Lambda mapping on an enhanced fan-out consumer (issue 18): the stream's shards, the consumer.
+FAN_OUT_STREAM_ACTIONS = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards")
+FAN_OUT_CONSUMER_ACTIONS = ("kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard")
 # Denied to every role with access to the events table: the log only grows.
 EVENT_MUTATIONS = (
     "dynamodb:UpdateItem",
@@ -43,7 +49,13 @@ EVENT_MUTATIONS = (
 
 
 class EventStore(Construct):
-    """Events table (PK ``stream_id`` S, SK ``version`` N, stream NEW_IMAGE), markers, snapshots."""
+    """Events table (PK ``stream_id`` S, SK ``version`` N, stream NEW_IMAGE), markers, snapshots.
+
+    ``fan_out="kinesis"`` (decisions, issue 18): the table also streams its changes to a Kinesis
+    data stream (Kinesis Data Streams for DynamoDB), which the stream consumers read through
+    enhanced fan-out consumers, each with its own throughput; the DynamoDB stream stays for at
+    most two other readers (AWS's advice per shard) and for the local runtime's forwarder.
+    """
 
     def __init__(
         self,
@@ -54,9 +66,22 @@ class EventStore(Construct):
         noncurrent_snapshot_days: int = 30,
         access_log_days: int = 365,
         access_logs_bucket: s3.IBucket | None = None,
+        fan_out: str = "kinesis",
     ) -> None:
         super().__init__(scope, id)
         self._denied: set[str] = set()
+        if fan_out not in ("kinesis", "dynamodb"):
+            raise ValueError(f"fan_out must be 'kinesis' or 'dynamodb', not {fan_out!r}")
+        self.fan_out_stream: kinesis.Stream | None = None
+        if fan_out == "kinesis":
+            # On demand: no shard count to manage, and it follows the table's on-demand writes.
+            self.fan_out_stream = kinesis.Stream(
+                self,
+                "FanOut",
+                stream_mode=kinesis.StreamMode.ON_DEMAND,
+                encryption=kinesis.StreamEncryption.MANAGED,
+                retention_period=Duration.hours(24),
+            )
 
         self.events_table = dynamodb.Table(
             self,
@@ -65,6 +90,7 @@ class EventStore(Construct):
             sort_key=dynamodb.Attribute(name="version", type=dynamodb.AttributeType.NUMBER),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             stream=dynamodb.StreamViewType.NEW_IMAGE,
+            kinesis_stream=self.fan_out_stream,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -159,26 +185,28 @@ class EventStore(Construct):
             )
         )
 
-    def grant_append(self, grantee: iam.IGrantable, *, stream_prefixes: Sequence[str] = ()) -> None:
+    def grant_append(self, grantee: iam.IGrantable, stream_prefixes: Sequence[str] = ()) -> None:
         """Append events (conditional Put / transactions of Puts + ConditionChecks) and load them.
 
-        ``stream_prefixes``: only streams whose id starts with one of them (``dynamodb:LeadingKeys``),
-        e.g. the payment service may touch ``payment-*`` streams and nothing else.
-        """
+        ``stream_prefixes``: the aggregates the role may touch (``dynamodb:LeadingKeys``), so the
+        accounts role cannot write an ``order-`` stream."""
         self._deny_mutations(grantee)
-        if not stream_prefixes:
-            iam.Grant.add_to_principal(
-                grantee=grantee, actions=list(APPEND_ACTIONS), resource_arns=[self.events_table.table_arn]
-            )
-            return
+        conditions = None
+        if stream_prefixes:
+            conditions = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}*" for p in stream_prefixes]}}
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=list(APPEND_ACTIONS),
-                resources=[self.events_table.table_arn],
-                conditions={
-                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*" for prefix in stream_prefixes]}
-                },
+                actions=list(APPEND_ACTIONS), resources=[self.events_table.table_arn], conditions=conditions
             )
+        )
+
+    def grant_scan_events(self, grantee: iam.IGrantable) -> None:
+        """Scan the events table (verification and digests read every stream)."""
+        self._deny_mutations(grantee)
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:Scan", "dynamodb:DescribeTable"],
+            resource_arns=[self.events_table.table_arn],
         )
 
     def grant_read_events(self, grantee: iam.IGrantable) -> None:
@@ -196,6 +224,23 @@ class EventStore(Construct):
         iam.Grant.add_to_principal(grantee=grantee, actions=list(STREAM_ACTIONS), resource_arns=[stream_arn])
         # ListStreams has no resource-level permission; acknowledged in CairnFunction.
         iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:ListStreams"], resource_arns=["*"])
+
+    def grant_fan_out_read(self, grantee: iam.IGrantable, consumer: kinesis.StreamConsumer) -> None:
+        """What a Lambda mapping on an enhanced fan-out ``consumer`` of the fan-out stream needs:
+        SubscribeToShard / DescribeStreamConsumer on that consumer only, and the shard listing
+        (DescribeStream, DescribeStreamSummary, ListShards) of the stream; no GetRecords (EFO
+        pushes records) and no other consumer."""
+        assert self.fan_out_stream is not None
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(FAN_OUT_STREAM_ACTIONS),
+            resource_arns=[self.fan_out_stream.stream_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(FAN_OUT_CONSUMER_ACTIONS),
+            resource_arns=[consumer.stream_consumer_arn],
+        )
 
     def grant_write_markers(self, grantee: iam.IGrantable) -> None:
         """Write and read idempotency markers (written in the same transaction as the events)."""

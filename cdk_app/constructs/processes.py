@@ -28,6 +28,11 @@ ORDER_PREFIX = "order-"
 PAYMENT_PREFIX = "payment-"
 
 
+# An SQS event source's maximum concurrency: one busy consumer cannot take the account's
+# concurrency from the stream consumers (issue 17, defect 7). The stack uses the same value.
+SQS_MAX_CONCURRENCY = 5
+
+
 def wire_catalog(
     scope: Construct,
     *,
@@ -136,16 +141,19 @@ def wire_payments(
             "PaymentsSubscription",
             function=payments,
             detail_types=["OrderCreated", "OrderCancelled", "PaymentFailed", "PaymentProcessed"],
+            max_concurrency=SQS_MAX_CONCURRENCY,
         ),
         bus.subscribe(
             "OrderPaymentsSubscription",
             function=fns["OrderPayments"],
             detail_types=["PaymentCaptured", "PaymentDeclined", "PaymentRefunded"],
             source="cairn.payments",
+            max_concurrency=SQS_MAX_CONCURRENCY,
         ),
         bus.subscribe(
             "PaymentTimeoutsSubscription",
             function=fns["PaymentTimeouts"],
             detail_types=["OrderCreated", "PaymentProcessed", "PaymentFailed", "OrderCancelled"],
+            max_concurrency=SQS_MAX_CONCURRENCY,
         ),
     ]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
@@ -26,16 +27,25 @@ from cdk_app.constructs.nag import acknowledge
 __all__ = ["Projection", "stream_filters"]
 
 
-def stream_filters(prefixes: Sequence[str]) -> list[dict]:
+def stream_filters(
+    prefixes: Sequence[str], event_names: Sequence[str] = ("INSERT",), *, kinesis_data: bool = False
+) -> list[dict]:
     """FilterCriteria: inserted items (appends) whose ``stream_id`` starts with one of ``prefixes``.
 
-    No prefixes = every append. Filters are ORed by Lambda.
+    No prefixes = every append. Filters are ORed by Lambda. With ``kinesis_data`` the same pattern
+    sits under ``data``: Lambda decodes a Kinesis record's base64 data as JSON and filters on it
+    (Kinesis Data Streams for DynamoDB writes the change there). ``event_names``: other record kinds
+    (the tamper detector wants MODIFY and REMOVE).
     """
-    insert = lambda_.FilterRule.is_equal("INSERT")
+    insert = lambda_.FilterRule.is_equal(event_names[0]) if len(event_names) == 1 else lambda_.FilterRule.or_(*event_names)
+
+    def pattern(body: dict) -> dict:
+        return lambda_.FilterCriteria.filter({"data": body} if kinesis_data else body)
+
     if not prefixes:
-        return [lambda_.FilterCriteria.filter({"eventName": insert})]
+        return [pattern({"eventName": insert})]
     return [
-        lambda_.FilterCriteria.filter(
+        pattern(
             {
                 "eventName": insert,
                 "dynamodb": {"Keys": {"stream_id": {"S": lambda_.FilterRule.begins_with(prefix)}}},
@@ -59,18 +69,47 @@ class Projection(Construct):
         read_models: Sequence[dynamodb.ITable] = (),
         alerts: Alerts | None = None,
         emits_parked_streams: bool = True,
+        event_names: Sequence[str] = ("INSERT",),
         batch_size: int = 100,
         max_batching_window: Duration = Duration.seconds(1),
         retry_attempts: int = 10,
         max_record_age: Duration = Duration.hours(6),
         parallelization_factor: int = 1,
         iterator_age_alarm: Duration = Duration.minutes(5),
+        lag_alarm: Duration = Duration.minutes(5),
+        consumer: str | None = None,
+        source: str = "fan_out",
     ) -> None:
+        """``source``: ``"fan_out"`` reads the event store's Kinesis fan-out stream when it has one
+        (its own enhanced fan-out consumer); ``"dynamodb"`` reads the table's DynamoDB stream,
+        for the at most two readers kept there (issue 18)."""
         super().__init__(scope, id)
         self.function = function
         self.read_models = list(read_models)
         fn = function.function
 
+        # Batches the event source mapping gave up on (KinesisBatchInfo / DDBStreamBatchInfo: shard
+        # + sequence range, no records): drained by `make redrive`. Parking notices go to the parked queue.
+        self.failed_queue = sqs.Queue(
+            self,
+            "Failed",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failed_queue,
+            {
+                "AwsSolutions-SQS3": (
+                    "This queue is itself the dead-letter destination (on-failure destination of the "
+                    "stream event source mapping); it is drained by an operator (make redrive)."
+                ),
+                "Serverless-SQSRedrivePolicy": (
+                    "Dead-letter destination of the stream mapping; nothing consumes it automatically, so "
+                    "there is no receive count to redrive on."
+                ),
+            },
+        )
         self.parked_queue = sqs.Queue(
             self,
             "Parked",
@@ -92,15 +131,16 @@ class Projection(Construct):
             },
         )
 
-        event_store.grant_stream_read(function.role)
         event_store.grant_read_events(function.role)  # gap repair reads the store
         for table in self.read_models:
             table.grant_read_write_data(function.role)
         self.parked_queue.grant_send_messages(function.role)
         function.add_environment("PARKED_QUEUE_URL", self.parked_queue.queue_url)
+        # the `consumer` dimension of LagSeconds / EventsBehind (cairn.projections.lag)
+        self.consumer = consumer or function.node.id
+        function.add_environment("CAIRN_CONSUMER", self.consumer)
 
-        self.event_source = sources.DynamoEventSource(
-            event_store.events_table,
+        settings = dict(
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
@@ -109,17 +149,62 @@ class Projection(Construct):
             retry_attempts=retry_attempts,
             max_record_age=max_record_age,
             parallelization_factor=parallelization_factor,
-            on_failure=sources.SqsDlq(self.parked_queue),
-            filters=stream_filters(stream_prefixes),
+            on_failure=sources.SqsDlq(self.failed_queue),
         )
-        # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
-        fn.add_event_source(self.event_source)
+        self.stream_consumer: kinesis.StreamConsumer | None = None
+        if source not in ("fan_out", "dynamodb"):
+            raise ValueError(f"source must be 'fan_out' or 'dynamodb', not {source!r}")
+        if event_store.fan_out_stream is not None and source == "fan_out":
+            # Its own enhanced fan-out consumer: 2 MB/s per shard pushed to this reader alone, so
+            # the readers do not share (and throttle) each other's throughput.
+            self.stream_consumer = kinesis.StreamConsumer(
+                self,
+                "FanOutConsumer",
+                stream=event_store.fan_out_stream,
+                stream_consumer_name=self.consumer,
+            )
+            # Not KinesisConsumerEventSource: its bind grants GetRecords, SubscribeToShard and
+            # ListStreams on the whole stream too. Lambda reads an EFO consumer with these only
+            # (no KMS grant: the stream uses the AWS-managed aws/kinesis key).
+            event_store.grant_fan_out_read(function.role, self.stream_consumer)
+            self.mapping = fn.add_event_source_mapping(
+                "FanOutMapping",
+                event_source_arn=self.stream_consumer.stream_consumer_arn,
+                filters=stream_filters(stream_prefixes, event_names, kinesis_data=True),
+                **settings,
+            )
+            self.mapping.node.add_dependency(function.role)
+        else:
+            event_store.grant_stream_read(function.role)
+            # DynamoEventSource.bind grants dynamodb:ListStreams on '*' like grant_stream_read does.
+            source = sources.DynamoEventSource(
+                event_store.events_table, filters=stream_filters(stream_prefixes, event_names), **settings
+            )
+            fn.add_event_source(source)
 
         # Unlabelled on purpose: a labelled metric makes alarms use metric-math queries.
         self.iterator_age = fn.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))
         self.errors = fn.metric_errors(statistic="Sum", period=Duration.minutes(1))
         self.parked_depth = self.parked_queue.metric_approximate_number_of_messages_visible(
             statistic="Maximum", period=Duration.minutes(5)
+        )
+        self.failed_depth = self.failed_queue.metric_approximate_number_of_messages_visible(
+            statistic="Maximum", period=Duration.minutes(5)
+        )
+        lag_dimensions = {"service": function.service, "consumer": self.consumer}
+        self.lag_seconds = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="LagSeconds",
+            dimensions_map=lag_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
+        )
+        self.events_behind = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="EventsBehind",
+            dimensions_map=lag_dimensions,
+            statistic="Maximum",
+            period=Duration.minutes(1),
         )
         self.streams_parked = (
             cloudwatch.Metric(
@@ -145,6 +230,16 @@ class Projection(Construct):
             )
             alerts.alarm(
                 self,
+                "LagAlarm",
+                metric=self.lag_seconds,
+                threshold=lag_alarm.to_seconds(),
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                description=f"{id}: the oldest event received and not yet applied is older than "
+                f"{lag_alarm.to_human_string()} (docs/ops.md#lag)",
+            )
+            alerts.alarm(
+                self,
                 "ErrorsAlarm",
                 metric=self.errors,
                 threshold=1,
@@ -154,10 +249,10 @@ class Projection(Construct):
             )
             alerts.alarm(
                 self,
-                "ParkedBatchesAlarm",
-                metric=self.parked_depth,
+                "FailedBatchesAlarm",
+                metric=self.failed_depth,
                 threshold=1,
-                description=f"{id}: a batch exhausted its retries and was sent to the on-failure queue",
+                description=f"{id}: a batch exhausted its retries and was sent to the on-failure queue (make redrive)",
             )
             if self.streams_parked is not None:
                 alerts.alarm(

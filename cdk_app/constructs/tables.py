@@ -20,6 +20,7 @@ class ReadModelTable(Construct):
         *,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         time_to_live_attribute: str | None = None,
+        stream: dynamodb.StreamViewType | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.table = dynamodb.Table(
@@ -34,4 +35,5 @@ class ReadModelTable(Construct):
             ),
             removal_policy=removal_policy,
             time_to_live_attribute=time_to_live_attribute,
+            stream=stream,  # views whose commits are pushed to WebSocket clients (Realtime)
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -23,11 +24,17 @@ from cdk_app.constructs import (
     EventBus,
     EventStore,
     HttpService,
+    Integrity,
+    OpsAlarms,
+    PersonalDataKeys,
     Projection,
     PythonLayer,
     ReadModelTable,
+    Realtime,
     Route,
+    SnapshotSchedule,
 )
+from cdk_app.constructs.processes import SQS_MAX_CONCURRENCY as PROCESS_SQS_MAX_CONCURRENCY
 from cdk_app.constructs.processes import payment_intents_key, wire_catalog, wire_payments
 
 __all__ = [
@@ -84,9 +91,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("InventoryQueries", "inventory.queries.handler", "inventory", 512, 10, ("INVENTORY_TABLE",)),
     FunctionSpec("NotificationsQueries", "notifications.queries.handler", "notifications", 512, 10,
                  ("NOTIFICATIONS_TABLE",)),
+    # Ops takes snapshots on demand (POST /ops/snapshots) with the contexts' runtimes.
     FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
-                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE")),
+                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
+    # Unauthenticated routes and $default: no environment, no data permission (issue 17 #6).
+    FunctionSpec("Public", "cairn_platform.public.handler", "platform", 512, 10, ()),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
+    FunctionSpec("ScheduledSnapshots", "cairn_platform.snapshotter.scheduled_handler", "platform", 1024, 900,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY")),
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
@@ -103,7 +115,36 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE")),
     FunctionSpec("CatalogProjections", "catalog.projections.handler", "catalog", 512, 60,
                  ("EVENTS_TABLE", "CATALOG_TABLE")),
+    # The log proves itself (issue 11): MODIFY/REMOVE records of the events table; the digest job.
+    FunctionSpec("TamperDetector", "cairn_platform.tamper.handler", "platform", 256, 30, ()),
+    # One scan per run within the 60 s every function here keeps; a store too large for that is
+    # verified by `make verify` (parallel segments) until the job is split (docs/deploy.md).
+    FunctionSpec("DigestJob", "cairn_platform.digest.handler", "platform", 1024, 60, ("EVENTS_TABLE",)),
 )
+# The aggregates each writer may append to (dynamodb:LeadingKeys on the events table).
+WRITER_STREAMS = {
+    "OrdersCommands": ("order-",),
+    "AccountsCommands": ("account-",),
+}
+
+# Reserved concurrency of the HTTP functions (``-c reserved_concurrency=true``; docs/deploy.md).
+# Sized for the stage throttle (200 req/s, bursts of 400) at a p99 of ~250 ms warm: ~100 in
+# flight across the API, split by expected traffic, with headroom for cold starts. The sum (152)
+# is both a floor (the API always has it) and a ceiling (the API never takes more, so stream and
+# queue consumers keep the rest). Off by default: Lambda keeps 100 of the account's concurrency
+# unreserved, and new accounts may start with a quota of 10, where any reservation fails the deploy.
+HTTP_RESERVED_CONCURRENCY: dict[str, int] = {
+    "OrdersCommands": 40,
+    "OrdersQueries": 40,
+    "AccountsCommands": 20,
+    "AccountsQueries": 20,
+    "InventoryQueries": 10,
+    "NotificationsQueries": 10,
+    "Ops": 2,
+    "Public": 10,
+}
+# Each SQS subscription's poller invokes at most this many copies of its function at once.
+SQS_MAX_CONCURRENCY = PROCESS_SQS_MAX_CONCURRENCY
 
 # (method, path, function, public) — exactly the routes of API.md / docs/architecture.md.
 ROUTES: tuple[tuple[str, str, str, bool], ...] = (
@@ -116,6 +157,7 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/orders/{id}", "OrdersQueries", False),
     ("GET", "/orders/{id}/history", "OrdersQueries", False),
     ("GET", "/orders/{id}/events", "OrdersQueries", False),
+    ("GET", "/orders/{id}/verification", "OrdersQueries", False),
     ("GET", "/users/me/orders", "OrdersQueries", False),
     ("GET", "/analytics/daily", "OrdersQueries", False),
     ("POST", "/accounts", "AccountsCommands", False),
@@ -124,13 +166,15 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/accounts/{id}", "AccountsQueries", False),
     ("GET", "/accounts/{id}/history", "AccountsQueries", False),
     ("GET", "/accounts/{id}/events", "AccountsQueries", False),
+    ("GET", "/accounts/{id}/verification", "AccountsQueries", False),
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
     ("PUT", "/catalog/{sku}", "Catalog", False),
     ("GET", "/catalog/{sku}", "Catalog", False),
-    ("GET", "/health", "Ops", True),
-    ("GET", "/openapi.json", "Ops", True),
+    ("POST", "/ops/snapshots", "Ops", False),
+    ("GET", "/health", "Public", True),
+    ("GET", "/openapi.json", "Public", True),
 )
 
 # Read-model and service tables: env var -> (construct id, CfnOutput key).
@@ -147,6 +191,8 @@ TABLES = {
 }
 # Tables whose consumers write expiring dedupe records.
 TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at", "PAYMENT_INTENTS_TABLE": "expires_at"}
+# View tables whose commits are pushed over the WebSocket API: stream prefix -> env var.
+PUSHED_VIEWS = {"order-": "ORDER_VIEW_TABLE", "account-": "ACCOUNT_VIEW_TABLE"}
 
 _CODE_EXCLUDES = [
     "**/__pycache__",
@@ -192,6 +238,8 @@ class CairnStack(Stack):
         api_burst_limit: int = 400,
         notifications_email_from: str | None = None,
         payment_timeout_seconds: int = 900,
+        reserved_concurrency: bool = False,
+        cognito_threat_protection: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, description="Cairn: serverless event sourcing + CQRS", **kwargs)
@@ -201,8 +249,13 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
+        # issue 12: the KMS key + keys table of crypto-shredding; granted to nobody until wired
+        self.personal_data = PersonalDataKeys(self, "PersonalData")
         tables = {
-            env: ReadModelTable(self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env)).table
+            env: ReadModelTable(
+                self, cid, time_to_live_attribute=TTL_ATTRIBUTES.get(env),
+                stream=dynamodb.StreamViewType.NEW_IMAGE if env in PUSHED_VIEWS.values() else None,
+            ).table
             for env, (cid, _) in TABLES.items()
         }
         bus = EventBus(self, "IntegrationEvents", source="cairn.orders", alerts=alerts)
@@ -243,14 +296,17 @@ class CairnStack(Stack):
                 environment={key: env_values[key] for key in spec.env},
                 log_retention=log_retention,
                 description=f"Cairn {spec.name} ({spec.handler})",
+                reserved_concurrent_executions=(
+                    HTTP_RESERVED_CONCURRENCY.get(spec.name) if reserved_concurrency else None
+                ),
             )
             fn.function.node.default_child.override_logical_id(spec.name)  # type: ignore[union-attr]
             fns[spec.name] = fn
         self.functions = fns
 
         # -- commands: append events + markers, load snapshots (never write them) ---------------
-        for name in ("OrdersCommands", "AccountsCommands"):
-            store.grant_append(fns[name].role)
+        for name, prefixes in WRITER_STREAMS.items():
+            store.grant_append(fns[name].role, prefixes)
             store.grant_write_markers(fns[name].role)
             store.grant_snapshot_read(fns[name].role)
 
@@ -311,6 +367,24 @@ class CairnStack(Stack):
             self, catalog=fns["Catalog"], projections=fns["CatalogProjections"], orders_commands=fns["OrdersCommands"],
             store=store, table=tables["CATALOG_TABLE"], alerts=alerts,
         )
+        # Ops: failed batches per projection (GET /ops/projections), snapshots on demand
+        for env, consumer in (("ORDERS_FAILED_QUEUE_URL", "OrdersProjections"),
+                              ("ACCOUNTS_FAILED_QUEUE_URL", "AccountsProjections")):
+            queue = projections[consumer].failed_queue
+            fns["Ops"].add_environment(env, queue.queue_url)
+            queue.grant(fns["Ops"].role, "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+        store.grant_read_events(fns["Ops"].role)
+        store.grant_snapshot_read(fns["Ops"].role)
+        store.grant_snapshot_write(fns["Ops"].role)
+        SnapshotSchedule(self, "SnapshotSchedule", function=fns["ScheduledSnapshots"], event_store=store, alerts=alerts)
+        integrity = Integrity(
+            self,
+            "Integrity",
+            store=store,
+            tamper_detector=fns["TamperDetector"],
+            digest_job=fns["DigestJob"],
+            alerts=alerts,
+        )
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
         store.grant_snapshot_read(fns["Publisher"].role)
@@ -326,11 +400,13 @@ class CairnStack(Stack):
                 "InventorySubscription",
                 function=fns["Inventory"],
                 detail_types=["OrderCreated", "OrderCancelled", "PaymentFailed"],
+                max_concurrency=SQS_MAX_CONCURRENCY,
             ),
             bus.subscribe(
                 "NotificationsSubscription",
                 function=fns["Notifications"],
                 detail_types=["OrderCreated", "PaymentProcessed", "OrderShipped", "OrderDelivered"],
+                max_concurrency=SQS_MAX_CONCURRENCY,
             ),
         ]
         tables["INVENTORY_TABLE"].grant_read_write_data(fns["Inventory"].role)
@@ -343,11 +419,26 @@ class CairnStack(Stack):
             routes=[Route(method, path, fns[fn].function, public) for method, path, fn, public in ROUTES],
             rate_limit=api_rate_limit,
             burst_limit=api_burst_limit,
-            fallback=fns["Ops"].function,
+            fallback=fns["Public"].function,
+            threat_protection=cognito_threat_protection,
         )
         self.http = http
         if notifications_email_from:
             self._enable_notification_email(fns["Notifications"], http, notifications_email_from)
+
+        # -- real-time updates (WebSocket) ------------------------------------------------------------
+        realtime = Realtime(
+            self,
+            "Realtime",
+            code=code,
+            layers=[layer.layer],
+            user_pool=http.user_pool,
+            user_pool_client=http.client,
+            view_tables={prefix: tables[env] for prefix, env in PUSHED_VIEWS.items()},
+            alerts=alerts,
+            log_retention=log_retention,
+        )
+        self.realtime = realtime
 
         # -- alarms not owned by a construct, dashboard ---------------------------------------------
         alerts.alarm(
@@ -366,6 +457,8 @@ class CairnStack(Stack):
             datapoints_to_alarm=2,
             description="Appends to the events table are being throttled",
         )
+        OpsAlarms(self, "OpsAlarms", alerts=alerts, command_services=["orders", "accounts", "payments"],
+                  events_table=store.events_table)
         dashboard = Dashboard(
             self,
             "Dashboard",
@@ -377,23 +470,32 @@ class CairnStack(Stack):
                 "Events": store.events_table,
                 "Idempotency": store.idempotency_table,
                 **{cid: tables[env] for env, (cid, _) in TABLES.items()},
+                "Connections": realtime.connections,
             },
-            functions=fns,
+            functions={**fns, **realtime.functions},
             alarms=list(alerts.alarms),
         )
+        dashboard.dashboard.add_widgets(*realtime.widgets())
 
         # -- outputs (names fixed: docs/deploy.md and the local runtime use them) ----------------
         outputs = {
             "ApiUrl": http.url,
+            "WsUrl": realtime.url,
+            "ConnectionsTableName": realtime.connections.table_name,
             "UserPoolId": http.user_pool.user_pool_id,
             "UserPoolClientId": http.client.user_pool_client_id,
             "EventsTableName": store.events_table.table_name,
             "IdempotencyTableName": store.idempotency_table.table_name,
             "SnapshotBucketName": store.snapshot_bucket.bucket_name,
+            "DigestBucketName": integrity.digest_bucket.bucket_name,
+            "BreakGlassRoleArn": integrity.break_glass.role_arn,
             "EventBusName": bus.bus.event_bus_name,
             **{output: tables[env].table_name for env, (_, output) in TABLES.items()},
             "AlarmTopicArn": alerts.topic.topic_arn,
             "DashboardName": dashboard.dashboard.dashboard_name,
+            # on-failure queues (make redrive, make status): names fixed in cairn_tools/config.py
+            **{f"{name}FailedQueueUrl": p.failed_queue.queue_url for name, p in projections.items()},
+            **{f"{name}ParkedQueueUrl": p.parked_queue.queue_url for name, p in projections.items()},
         }
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

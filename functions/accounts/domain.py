@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kernel import AlreadyExistsError, Currency, DomainError, EventMoney, Money, NotFoundError
 
 MAX_TRANSFER = Decimal("1000000.00")
-Amount = Annotated[Money, Field(gt=0, le=MAX_TRANSFER)]
+Amount = Annotated[Money, Field(gt=0, le=MAX_TRANSFER, description=f"0 < amount <= {MAX_TRANSFER}")]
 
 
 class InsufficientFundsError(DomainError):
@@ -54,15 +54,17 @@ Command = OpenAccount | Deposit | Withdraw
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
-    """Stored payloads: amounts are ``EventMoney`` (Money's values, decoded in pydantic-core)."""
+    """Stored payloads: no input limits (those are on the commands), amounts are ``EventMoney``.
+    Strict: a stored field has the JSON type its schema says (no "1" for 1), so the committed
+    schema in schemas/events.json is exactly what decodes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, strict=True)
 
 
 class AccountOpened(_Event):
     account_id: str
     owner_id: str
-    currency: Currency
+    currency: str  # no input rule in a stored payload (Currency checks the command)
 
 
 class MoneyDeposited(_Event):

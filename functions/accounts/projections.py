@@ -12,7 +12,9 @@ from aws_lambda_powertools import Logger, Metrics
 from accounts import read_models as rm
 from accounts.app import STREAM_PREFIX, registry
 from cairn.events import EventEnvelope
+from cairn.logs import structured
 from cairn.projections import Projection, StreamConsumer, Writes
+from cairn.projections.kinesis import as_stream_event
 
 __all__ = ["PROJECTIONS", "TABLE_ENV", "AccountViewProjection", "handler"]
 
@@ -32,7 +34,7 @@ class AccountViewProjection(Projection):
 PROJECTIONS: tuple[Projection, ...] = (AccountViewProjection(),)
 TABLE_ENV = {rm.ACCOUNT_VIEW: "ACCOUNT_VIEW_TABLE"}
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 
@@ -49,4 +51,5 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics)
+    # DynamoDB Streams or Kinesis records
+    return consumer().handle(as_stream_event(event), context, metrics, consumer="AccountsProjections")

@@ -18,10 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from cairn.http import HttpService, not_found
 from cairn.http.queries import (
     EventPage,
+    VerificationResult,
     current_view,
     event_page,
     json_response,
+    seen_elsewhere,
     state_as_of,
+    verification,
 )
 
 service = HttpService("accounts-queries")
@@ -133,6 +136,32 @@ def get_account_events(
         _runtime().store, _stream(id), after, limit, lambda first: _owns(getattr(first.data, "owner_id", None))
     )
     return json_response(page)
+
+
+@service.get(
+    "/accounts/<id>/verification",
+    summary="Is the account's stored history intact? (owner or staff)",
+    description="Recomputes the hash chain from version 1 and compares the head with the account view "
+    "and the snapshot. A broken chain is still 200: the answer is the verification.",
+    tags=["accounts"],
+)
+def get_account_verification(id: AccountId) -> Response[VerificationResult]:
+    from accounts.read_models import AccountViews
+
+    stream_id = _stream(id)
+    return verification(
+        id,
+        _runtime().store,
+        stream_id,
+        owner_of_first=lambda first: getattr(first, "owner_id", None),
+        visible=lambda owner: service.principal.is_staff or _owns(owner),
+        elsewhere=lambda: seen_elsewhere(
+            stream_id,
+            lambda: AccountViews(_dynamodb(), os.environ["ACCOUNT_VIEW_TABLE"]).get(stream_id),
+            "owner_id",
+            _runtime(),
+        ),
+    )
 
 
 handler = service.handler

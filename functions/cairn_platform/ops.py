@@ -1,42 +1,23 @@
-"""Ops Lambda: GET /health and GET /openapi.json (public), GET /ops/projections (staff).
+"""Ops Lambda: staff-only operational routes (``GET /ops/projections``, ``POST /ops/snapshots``).
 
-``/openapi.json`` is one OpenAPI 3 document of every route: each HTTP Lambda's resolver
-generates its own (Powertools, from the routes' pydantic models), and Powertools'
-``OpenAPIMerge`` merges them — conflicting paths or component names fail loudly. Built on the
-first request and kept for the life of the process.
+Every route here is behind the JWT authorizer and the staff check; the public routes (health,
+the API description, unknown routes) live in ``cairn_platform.public``, a function without data
+permissions, so nothing unauthenticated reaches this function's role (it reads the read models).
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
-from functools import cache
-from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.http import HttpService
+from cairn.http import HttpService, not_found
 
-service = HttpService("ops", authenticated=False)
+__all__ = ["FAILED_QUEUES", "PROJECTION_TABLES", "handler", "service"]
+
+service = HttpService("ops")
 app = service.app
-
-API_TITLE = "Cairn API"
-API_VERSION = "1.0.0"
-BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-
-# Every HTTP Lambda's module (docs/architecture.md "HTTP routes -> functions"), this one last.
-HTTP_MODULES = (
-    "orders.api",
-    "orders.queries",
-    "accounts.api",
-    "accounts.queries",
-    "inventory.queries",
-    "notifications.queries",
-    "catalog.api",
-    "cairn_platform.ops",
-)
 
 # projection name -> env var of its read-model table
 PROJECTION_TABLES = {
@@ -47,9 +28,13 @@ PROJECTION_TABLES = {
     "catalog": "CATALOG_TABLE",
 }
 
-
-class Health(BaseModel):
-    status: str
+# projection name -> env var of its stream consumer's on-failure queue (failed batches)
+FAILED_QUEUES = {
+    "order_view": "ORDERS_FAILED_QUEUE_URL",
+    "user_orders": "ORDERS_FAILED_QUEUE_URL",
+    "analytics": "ORDERS_FAILED_QUEUE_URL",
+    "account_view": "ACCOUNTS_FAILED_QUEUE_URL",
+}
 
 
 class ProjectionStatus(BaseModel):
@@ -59,26 +44,23 @@ class ProjectionStatus(BaseModel):
     streams: int
     events_applied: int
     lag_events: int
+    lag_seconds: float
     parked_streams: int
+    failed_batches: int
+
+
+class SnapshotRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stream_id: str = Field(min_length=1, max_length=200, pattern=r"^[a-z]+-[A-Za-z0-9-]{1,100}$")
+
+
+class SnapshotTaken(BaseModel):
+    stream_id: str
+    version: int
 
 
 class Projections(BaseModel):
     projections: list[ProjectionStatus]
-
-
-@service.get("/health", summary="Liveness", tags=["ops"])
-def health() -> Health:
-    return Health(status="ok")
-
-
-@service.get("/openapi.json", summary="This document: OpenAPI 3 of every route", tags=["ops"])
-def openapi_json():  # the document itself: no response model
-    return Response(
-        status_code=200,
-        content_type="application/json",
-        body=_openapi_text(),
-        headers={"Cache-Control": "public, max-age=300"},
-    )
 
 
 @service.get(
@@ -94,41 +76,32 @@ def projections() -> Response[Projections]:
     from cairn.projections.status import projection_status
 
     tables = {name: os.environ[var] for name, var in PROJECTION_TABLES.items() if os.environ.get(var)}
-    status = projection_status(client("dynamodb"), tables)
+    queues = {name: os.environ[var] for name, var in FAILED_QUEUES.items() if os.environ.get(var)}
+    status = projection_status(
+        client("dynamodb"), tables, events_table=os.environ.get("EVENTS_TABLE"), failed_queues=queues
+    )
     return Response(status_code=200, content_type="application/json", body={"projections": status})
 
 
-def build_openapi(modules: tuple[str, ...] = HTTP_MODULES) -> dict[str, Any]:
-    """The merged document (the resolvers' own OpenAPI generation, merged by Powertools)."""
-    from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+@service.post(
+    "/ops/snapshots",
+    status_code=202,
+    staff=True,
+    security=[{"bearerAuth": []}],
+    problems={401: "Missing or invalid token", 404: "No such stream, or a type that is never snapshotted"},
+    summary="Take a snapshot of a stream at its current version now (staff)",
+    tags=["ops"],
+)
+def take_snapshot(body: SnapshotRequest) -> Response[SnapshotTaken]:
+    from cairn_platform.snapshotter import UnknownStreamError, snapshot_now
 
-    merge = OpenAPIMerge(
-        title=API_TITLE,
-        version=API_VERSION,
-        description="Event-sourced orders and accounts. Errors are application/problem+json (RFC 9457).",
-        security_schemes=BEARER,
-        on_conflict="error",
+    try:
+        version = snapshot_now(body.stream_id)
+    except UnknownStreamError as exc:
+        raise not_found(str(exc)) from exc
+    return Response(
+        status_code=202, content_type="application/json", body={"stream_id": body.stream_id, "version": version}
     )
-    seen: dict[str, Any] = {}
-    for name in modules:
-        module = importlib.import_module(name)
-        resolver = module.service.app if hasattr(module, "service") else module.app
-        schema = json.loads(
-            resolver.get_openapi_schema(title=API_TITLE, version=API_VERSION, security_schemes=BEARER).model_dump_json(
-                by_alias=True, exclude_none=True
-            )
-        )
-        for component, definition in schema.get("components", {}).get("schemas", {}).items():
-            if component in seen and seen[component] != definition:
-                raise ValueError(f"OpenAPI component {component!r} differs between services ({name})")
-            seen[component] = definition
-        merge.add_schema(schema)
-    return merge.get_openapi_schema()
-
-
-@cache
-def _openapi_text() -> str:
-    return json.dumps(build_openapi(), separators=(",", ":"))
 
 
 handler = service.handler

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,13 +40,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.commands import Decider
 from cairn.events import EventEnvelope
+from cairn.logs import structured
+from cairn.retry import full_jitter
 from cairn.snapshots import SnapshotError, SnapshotStore
 from cairn.store import EventStore
 from integration import IntegrationEvent
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics()
-_tracer: Any = None
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents limit (sum of entry sizes)
@@ -138,11 +138,18 @@ class Publisher:
     # -- stream records -> integration events -------------------------------------------------
     def integration_events(self, stream_id: str, from_version: int, to_version: int) -> list[IntegrationEvent]:
         """Integration events of versions ``from_version..to_version`` of a stream, in order."""
-        version, state = self._state_before(stream_id, from_version)
+        version, state, anchor = self._state_before(stream_id, from_version)
+        events = self.store.read(stream_id, after=max(version - 1, 0), up_to_version=to_version)
+        if anchor is not None:
+            first = next(events, None)  # the snapshot's own event: used only if the store still holds it
+            if first is None or first.version != version or first.hash != anchor:
+                logger.warning("snapshot of %s does not verify: replaying from version 1", stream_id)
+                version, state = 0, self.decider.initial_state()
+                events = self.store.read(stream_id, up_to_version=to_version)
         out: list[IntegrationEvent] = []
         evolve = self.decider.evolve
         last = version
-        for envelope in self.store.read(stream_id, after=version, up_to_version=to_version):
+        for envelope in events:
             state = evolve(state, envelope.data)
             last = envelope.version
             if envelope.version >= from_version:
@@ -151,16 +158,20 @@ class Publisher:
             raise LookupError(f"{stream_id} ends at version {last}; the stream said {to_version} exists")
         return out
 
-    def _state_before(self, stream_id: str, from_version: int) -> tuple[int, Any]:
+    def _state_before(self, stream_id: str, from_version: int) -> tuple[int, Any, str | None]:
+        """(version, state, hash the event at that version must have) to start from."""
         if self.snapshots is not None and from_version > 1:
             try:
                 snapshot = self.snapshots.get(stream_id, self.decider.state_schema_version)
             except SnapshotError as exc:
                 logger.warning("snapshot unavailable for %s: %s", stream_id, exc)
                 snapshot = None
-            if snapshot is not None and snapshot.version < from_version:
-                return snapshot.version, self.decider.restore(snapshot.state)
-        return 0, self.decider.initial_state()
+            if snapshot is not None and snapshot.hash and 0 < snapshot.version < from_version:
+                try:
+                    return snapshot.version, self.decider.restore(snapshot.state), snapshot.hash
+                except Exception:  # a snapshot that does not restore is no snapshot
+                    logger.warning("snapshot of %s does not restore: replaying", stream_id)
+        return 0, self.decider.initial_state(), None
 
     def entry(self, event: IntegrationEvent) -> dict[str, Any]:
         entry = {
@@ -184,7 +195,8 @@ class Publisher:
                 events = self.integration_events(batch.stream_id, min(batch.versions), max(batch.versions))
                 pending.extend((batch.stream_id, self.entry(e)) for e in events)
             except Exception:
-                logger.exception("cannot build integration events for %s", batch.stream_id)
+                logger.exception("cannot build integration events for %s", batch.stream_id,
+                                 extra={"stream_id": batch.stream_id})
                 failed.add(batch.stream_id)
         published, unsent = self.put_all(pending)
         failed.update(unsent)
@@ -234,7 +246,7 @@ class Publisher:
                 logger.error("giving up on %d entries of %s after %d attempts", len(pending), sorted(streams), attempt)
                 return published, streams
             if pending:
-                self._sleep(random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1))))
+                self._sleep(full_jitter(attempt, self.base_delay, self.max_delay))
         return published, set()
 
 
@@ -320,30 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def tracer() -> Any:
-    """Powertools' X-Ray tracer, built only when tracing is on (it imports the X-Ray SDK, ~0.3 s)."""
-    global _tracer
-    from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
-
-    if _tracer is None and not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-        from aws_lambda_powertools import Tracer
-
-        _tracer = Tracer()
-    return _tracer
-
-
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict, context: Any) -> dict:
-    records = event.get("Records", [])
-    xray = tracer()
-    if xray is None:
-        report = publish_all(records)
-    else:
-        with xray.provider.in_subsegment("## publish") as subsegment:
-            report = publish_all(records)
-            subsegment.put_annotation("published", report.published)
+    from cairn.projections.kinesis import as_stream_event
+
+    records = as_stream_event(event).get("Records", [])  # DynamoDB Streams or Kinesis for DynamoDB
+    report = publish_all(records)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
+    from cairn.projections.lag import batch_lag_seconds, emit_lag
+
+    emit_lag("Publisher", batch_lag_seconds(records), len(report.failed_sequence_numbers))
     if report.failed_streams:
         logger.warning("streams left for retry", extra={"streams": list(report.failed_streams)})
     logger.info("published", extra={"records": len(records), "entries": report.published})

@@ -7,6 +7,11 @@ the snapshot is then folded with the context's own decider (``CommandRuntime.tak
 previous snapshot + events from the store, strongly consistent), so arrival order, duplicates
 and gaps in the batch do not matter, and taking the same snapshot twice is harmless.
 
+On demand (``POST /ops/snapshots``, ``make snapshot STREAM=…``): :func:`snapshot_now`. On a
+schedule (a daily EventBridge rule -> :func:`scheduled_handler`): every stream of a snapshotted
+type whose head is past its snapshot gets a new one, so streams that grow slowly (never reaching
+a multiple of N in one batch) still load from a recent snapshot.
+
 Failures: transient ones (throttling, timeouts) report the stream's lowest record for a retry;
 a stream that cannot be folded (a corrupt event) is logged and skipped — a snapshot is an
 optimisation, and blocking the shard for it would stall every other stream's snapshots.
@@ -24,14 +29,30 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cairn.events import utc_now_iso
+from cairn.logs import structured
 
-__all__ = ["CONTEXT_APPS", "due_streams", "handler", "parse_every", "process"]
+__all__ = [
+    "CONTEXT_APPS",
+    "UnknownStreamError",
+    "due_streams",
+    "handler",
+    "parse_every",
+    "process",
+    "scheduled_handler",
+    "snapshot_grown",
+    "snapshot_now",
+    "stream_heads",
+]
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 # aggregate type (stream id prefix) -> the context's composition root (exposes ``runtime()``)
 CONTEXT_APPS = {"order": "orders.app", "account": "accounts.app"}
+
+
+class UnknownStreamError(LookupError):
+    """No such stream (no events), or a stream of a type that is never snapshotted."""
 
 
 class SnapshotFailedError(Exception):
@@ -90,7 +111,7 @@ def process(
     records: Sequence[Mapping[str, Any]], every: Mapping[str, int], runtime_for: Any = _runtime
 ) -> tuple[int, dict[str, SnapshotFailedError]]:
     """Take the due snapshots; returns (snapshots taken, failures by sequence number)."""
-    from cairn.projections.engine import is_transient
+    from cairn.retry import is_transient
 
     taken = 0
     failures: dict[str, SnapshotFailedError] = {}
@@ -116,14 +137,101 @@ def process(
     return taken, failures
 
 
+def snapshot_now(stream_id: str, runtime_for: Any = None) -> int:
+    """Take a snapshot of ``stream_id`` at its current version now; returns that version."""
+    kind = aggregate_type(stream_id)
+    if kind not in CONTEXT_APPS:
+        raise UnknownStreamError(f"{stream_id!r}: streams of type {kind!r} have no snapshots")
+    snapshot = (runtime_for or _runtime)(kind).take_snapshot(stream_id)
+    if snapshot is None:
+        raise UnknownStreamError(f"{stream_id} has no events")
+    logger.info("snapshot on demand", extra={"stream_id": stream_id, "version": snapshot.version})
+    return snapshot.version
+
+
+def stream_heads(client: Any, events_table: str, kinds: Sequence[str]) -> dict[str, int]:
+    """{stream_id: highest version} of every stream of ``kinds`` (a keys-only scan of the store)."""
+    heads: dict[str, int] = {}
+    prefixes = tuple(f"{kind}-" for kind in kinds)
+    for page in client.get_paginator("scan").paginate(
+        TableName=events_table, ProjectionExpression="stream_id, version"
+    ):
+        for item in page.get("Items", ()):
+            stream_id = item["stream_id"]["S"]
+            if stream_id.startswith(prefixes):
+                version = int(item["version"]["N"])
+                if version > heads.get(stream_id, 0):
+                    heads[stream_id] = version
+    return heads
+
+
+def snapshot_grown(
+    heads: Mapping[str, int],
+    runtime_for: Any = _runtime,
+    *,
+    time_left: Any = lambda: 1e9,
+    reserve_seconds: float = 30.0,
+    progress: Any = None,
+) -> dict[str, int]:
+    """Snapshot every stream whose head is past its last snapshot; the counts (``taken``,
+    ``current``, ``failed``, ``left`` when the time ran out)."""
+    counts = {"taken": 0, "current": 0, "failed": 0, "left": 0}
+    ordered = sorted(heads)
+    for index, stream_id in enumerate(ordered):
+        if time_left() < reserve_seconds:
+            counts["left"] = len(ordered) - index
+            logger.warning("scheduled snapshots: time is up", extra={"left": counts["left"]})
+            break
+        kind = aggregate_type(stream_id)
+        runtime = runtime_for(kind)
+        try:
+            before = runtime.snapshots.get(stream_id, runtime.decider.state_schema_version)
+            if before is not None and before.version >= heads[stream_id]:
+                counts["current"] += 1
+                continue
+            runtime.take_snapshot(stream_id)
+            counts["taken"] += 1
+        except Exception:
+            counts["failed"] += 1
+            logger.exception("scheduled snapshot failed", extra={"stream_id": stream_id})
+        finally:
+            if progress is not None:
+                progress(index + 1, len(ordered), counts)
+    return counts
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def scheduled_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """The daily rule's target: snapshot the streams that grew since their last snapshot."""
+    from cairn.aws import client
+
+    every = parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
+    kinds = [kind for kind in every if kind in CONTEXT_APPS]
+    heads = stream_heads(client("dynamodb"), os.environ["EVENTS_TABLE"], kinds)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    counts = snapshot_grown(heads, time_left=(lambda: remaining() / 1000) if remaining else (lambda: 1e9))
+    metrics.add_metric(name="ScheduledSnapshotsTaken", unit=MetricUnit.Count, value=counts["taken"])
+    metrics.add_metric(name="ScheduledSnapshotsFailed", unit=MetricUnit.Count, value=counts["failed"])
+    logger.info("scheduled snapshots", extra={"streams": len(heads), **counts})
+    return counts
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from cairn.projections.kinesis import as_stream_event
+
+    event = dict(as_stream_event(event))  # DynamoDB Streams or Kinesis Data Streams for DynamoDB
     every = parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
-    taken, failures = process(event.get("Records") or [], every)
+    from cairn.projections.lag import batch_lag_seconds, emit_lag
+
+    records = event.get("Records") or []
+    taken, failures = process(records, every)
     metrics.add_metric(name="SnapshotsTaken", unit=MetricUnit.Count, value=taken)
+    emit_lag("Snapshotter", batch_lag_seconds(records), len(failures))
 
     def record_handler(record: Any) -> None:
         failure = failures.get(record.dynamodb.sequence_number)

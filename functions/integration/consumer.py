@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -86,8 +85,8 @@ class SqsConsumer:
 
     Powertools' BatchProcessor with partial batch responses (a fully failed batch is reported
     the same way: every message back to the queue, then to the DLQ after maxReceiveCount),
-    a Logger with the event's correlation id, Metrics flushed only when there are some, and the
-    X-Ray Tracer built only when tracing is on (it imports the X-Ray SDK and botocore, ~0.3 s).
+    a Logger with the event's correlation id, Metrics flushed only when there are some. Tracing is
+    Lambda's active tracing (no X-Ray SDK in the function: docs/decisions.md, issue 17).
     ``handle(event)`` does the work for one accepted integration event.
     """
 
@@ -95,12 +94,13 @@ class SqsConsumer:
         from aws_lambda_powertools import Logger, Metrics
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+        from cairn.logs import structured
+
         self.accepts = accepts
         self.handle = handle
-        self.logger = Logger()
+        self.logger = structured(Logger())  # the contexts' own loggers through it too
         self.metrics = Metrics()
         self.processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._tracer: Any = None
         self.handler = self.logger.inject_lambda_context(self._handler)
 
     def count(self, name: str, value: float = 1) -> None:
@@ -113,35 +113,25 @@ class SqsConsumer:
 
         self.metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=milliseconds)
 
-    def tracer(self) -> Any:
-        from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
-
-        if self._tracer is None and not resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-            from aws_lambda_powertools import Tracer
-
-            self._tracer = Tracer()
-        return self._tracer
-
     def record_handler(self, record: Any) -> Any:
         event = accepted_event(record.body, self.accepts)
         if event is None:
             return None
         self.logger.set_correlation_id(event.correlation_id)
-        tracer = self.tracer()
-        if tracer is None:
-            return self.handle(event)
-        with tracer.provider.in_subsegment(f"## {event.type}") as subsegment:
-            subsegment.put_annotation("integration_event_id", event.id)
-            subsegment.put_annotation("subject", event.subject)
-            return self.handle(event)
+        return self.handle(event)
 
     def _handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import process_partial_response
 
+        from cairn.deadline import deadline_of
+
         try:
-            return process_partial_response(
-                event=event, record_handler=self.record_handler, processor=self.processor, context=context
-            )
+            # every AWS call of the batch is budgeted to end before Lambda's timeout: a record
+            # whose call is refused fails alone and goes back to the queue (cairn.aws)
+            with deadline_of(context):
+                return process_partial_response(
+                    event=event, record_handler=self.record_handler, processor=self.processor, context=context
+                )
         finally:
             if self.metrics.metric_set:
                 self.metrics.flush_metrics()

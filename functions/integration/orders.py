@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from integration.envelope import IntegrationEvent
-from kernel import Currency, Money
+from kernel import Currency, EventMoney
 
 SOURCE = "cairn.orders"
 
@@ -28,7 +28,7 @@ class _Contract(BaseModel):
 class OrderLineV1(_Contract):
     sku: str
     quantity: Annotated[int, Field(ge=1)]
-    unit_price: Money
+    unit_price: EventMoney
 
 
 class OrderV1(_Contract):
@@ -39,7 +39,7 @@ class OrderV1(_Contract):
     status: OrderStatusV1
     currency: Currency
     items: list[OrderLineV1]
-    total: Money
+    total: EventMoney
 
 
 class OrderCreatedData(_Contract):
@@ -58,7 +58,7 @@ class PaymentProcessedData(_Contract):
 
     order: OrderV1
     payment_id: str
-    amount: Money
+    amount: EventMoney
 
 
 class PaymentFailedData(_Contract):

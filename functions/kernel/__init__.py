@@ -1,7 +1,7 @@
 """Shared kernel of the domains: value types every context agrees on (pure: pydantic + stdlib)."""
 
 from kernel.errors import AlreadyExistsError, DomainError, InvalidTransitionError, NotFoundError
-from kernel.money import Currency, EventMoney, Money, PositiveMoney, money_str, quantize
+from kernel.money import Currency, EventMoney, Money, PlainText, PositiveMoney, money_str, quantize
 
 __all__ = [
     "AlreadyExistsError",
@@ -11,6 +11,7 @@ __all__ = [
     "InvalidTransitionError",
     "Money",
     "NotFoundError",
+    "PlainText",
     "PositiveMoney",
     "money_str",
     "quantize",

@@ -65,6 +65,7 @@ class OrderCommandResult(BaseModel):
     status: domain.OrderStatus
     total: Annotated[str, Field(pattern=MONEY_PATTERN, examples=["19.99"])]
     currency: str
+    pending: list[str] = Field(default_factory=list, description='["payment"] until the payment outcome is applied')
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -75,6 +76,8 @@ def _answer(state: domain.OrderState, version: int) -> dict:
         "status": state.status.value if state.status else None,
         "total": money_str(state.total),
         "currency": state.currency,
+        # a token starts the payment service's work: the client waits for PAID / PAYMENT_FAILED
+        "pending": ["payment"] if state.status is domain.OrderStatus.CREATED and state.payment_intent else [],
     }
 
 

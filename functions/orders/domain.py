@@ -22,17 +22,20 @@ from kernel import (
     InvalidTransitionError,
     Money,
     NotFoundError,
+    PlainText,
 )
 from kernel.money import MAX_AMOUNT
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-UnitPrice = Annotated[Money, Field(gt=0, le=Decimal("1000000.00"))]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
-ShortId = Annotated[str, Field(min_length=1, max_length=128)]
-Tracking = Annotated[str, Field(min_length=1, max_length=64)]
-PaymentToken = Annotated[str, Field(min_length=1, max_length=128)]
+MAX_UNIT_PRICE = Decimal("1000000.00")
+UnitPrice = Annotated[Money, Field(gt=0, le=MAX_UNIT_PRICE, description=f"0 < unit_price <= {MAX_UNIT_PRICE}")]
+# input limits: commands and bodies only, never stored payloads (those must stay readable)
+Text = Annotated[PlainText, Field(min_length=1, max_length=500)]
+ShortId = Annotated[PlainText, Field(min_length=1, max_length=128)]
+Tracking = Annotated[PlainText, Field(min_length=1, max_length=64)]
+PaymentToken = Annotated[PlainText, Field(min_length=1, max_length=128)]
 
 
 class OrderStatus(StrEnum):
@@ -81,8 +84,21 @@ class CurrencyMismatchError(DomainError):
 
 
 # -- value objects --------------------------------------------------------------------------
-class OrderLine(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StoredOrderLine(BaseModel):
+    """A line as stored in ``OrderCreated`` (and snapshots): no input limits, so tightening
+    ``OrderLine``'s rules can never make an old event unreadable."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+    sku: str
+    quantity: int
+    unit_price: EventMoney
+
+
+class OrderLine(StoredOrderLine):
+    """A line as a client sends it: today's input limits. An ``OrderLine`` is a
+    ``StoredOrderLine``, so a command's lines go into the event as they are."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
     unit_price: UnitPrice
@@ -195,16 +211,18 @@ Command = CreateOrder | RecordPayment | FailPayment | ShipOrder | DeliverOrder |
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
-    """Stored payloads: amounts are ``EventMoney`` (Money's values, decoded in pydantic-core)."""
+    """Stored payloads: no input limits (those are on the commands), amounts are ``EventMoney``.
+    Strict: a stored field has the JSON type its schema says (no "1" for 1), so the committed
+    schema in schemas/events.json is exactly what decodes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, strict=True)
 
 
 class OrderCreated(_Event):
     order_id: str
     customer_id: str
-    items: list[OrderLine]
-    currency: Currency
+    items: list[StoredOrderLine]
+    currency: str
     total: EventMoney
     payment_intent: str | None = None  # (events before issue 15 carried the token: ignored on read)
 
@@ -257,7 +275,7 @@ class OrderState:
     customer_id: str = ""
     status: OrderStatus | None = None  # None: the order does not exist
     currency: str = ""
-    items: tuple[OrderLine, ...] = ()
+    items: tuple[StoredOrderLine, ...] = ()
     total: Decimal = Decimal("0.00")
     tracking: str | None = None
     payment_id: str | None = None
@@ -300,7 +318,7 @@ def state_from_dict(raw: dict) -> OrderState:
         customer_id=raw["customer_id"],
         status=OrderStatus(raw["status"]) if raw.get("status") else None,
         currency=raw["currency"],
-        items=tuple(OrderLine.model_validate(line) for line in raw["items"]),
+        items=tuple(StoredOrderLine.model_validate(line) for line in raw["items"]),
         total=Decimal(raw["total"]),
         tracking=raw.get("tracking"),
         payment_id=raw.get("payment_id"),
@@ -312,7 +330,7 @@ def state_from_dict(raw: dict) -> OrderState:
     )
 
 
-def order_total(items: list[OrderLine]) -> Decimal:
+def order_total(items: list[StoredOrderLine]) -> Decimal:
     return sum((line.unit_price * line.quantity for line in items), Decimal("0.00")).quantize(Decimal("0.01"))
 
 
@@ -373,7 +391,7 @@ def evolve(state: OrderState, event: BaseModel) -> OrderState:
             customer_id=event.customer_id,
             status=OrderStatus.CREATED,
             currency=event.currency,
-            items=tuple(event.items),
+            items=tuple(line if type(line) is StoredOrderLine else _stored_line(line) for line in event.items),
             total=event.total,
             payment_intent=event.payment_intent,
         )
@@ -406,6 +424,11 @@ def _refund(command: RecordRefund, state: OrderState) -> list[BaseModel]:
     if command.amount != state.paid_amount:
         raise RefundMismatchError(f"refund of {command.amount} does not equal the {state.paid_amount} paid")
     return [PaymentRefunded(refund_id=command.refund_id, amount=command.amount, by=command.by)]
+
+
+def _stored_line(line: StoredOrderLine) -> StoredOrderLine:
+    """A command's ``OrderLine`` as the state holds it after a replay (equal states either way)."""
+    return StoredOrderLine.model_construct(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
 
 
 def _with(state: OrderState, **changes) -> OrderState:

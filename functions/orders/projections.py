@@ -15,7 +15,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 
 from cairn.events import EventEnvelope
+from cairn.logs import structured
 from cairn.projections import Projection, StreamConsumer, Writes
+from cairn.projections.kinesis import as_stream_event
 from cairn.projections.layout import shard_of
 from orders import read_models as rm
 from orders.app import STREAM_PREFIX, registry
@@ -83,7 +85,7 @@ class AnalyticsProjection(Projection):
 PROJECTIONS: tuple[Projection, ...] = (OrderViewProjection(), UserOrdersProjection(), AnalyticsProjection())
 TABLE_ENV = {rm.ORDER_VIEW: "ORDER_VIEW_TABLE", rm.USER_ORDERS: "USER_ORDERS_TABLE", rm.ANALYTICS: "ANALYTICS_TABLE"}
 
-logger = Logger()
+logger = structured(Logger())  # cairn.* and the contexts' loggers too (cairn.logs)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 
@@ -101,4 +103,5 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics)
+    # DynamoDB Streams or Kinesis records
+    return consumer().handle(as_stream_event(event), context, metrics, consumer="OrdersProjections")

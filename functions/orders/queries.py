@@ -21,10 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from cairn.http import HttpService, not_found, validation_failed
 from cairn.http.queries import (
     EventPage,
+    VerificationResult,
     current_view,
     event_page,
     json_response,
+    seen_elsewhere,
     state_as_of,
+    verification,
 )
 
 service = HttpService("orders-queries")
@@ -70,6 +73,7 @@ class OrderView(_Open):
     updated_at: str
     tracking: str | None
     refund: Refund | None = None
+    pending: list[str] = Field(default_factory=list, description='asynchronous work not yet applied: ["payment"]')
     timeline: list[Step]
 
 
@@ -211,6 +215,32 @@ def get_order_events(
         _runtime().store, _stream(id), after, limit, lambda first: _visible(getattr(first.data, "customer_id", None))
     )
     return json_response(page)
+
+
+@service.get(
+    "/orders/<id>/verification",
+    summary="Is the order's stored history intact? (owner or staff)",
+    description="Recomputes the hash chain from version 1 and compares the head with the Order View "
+    "and the snapshot. A broken chain is still 200: the answer is the verification.",
+    tags=["orders"],
+)
+def get_order_verification(id: OrderId) -> Response[VerificationResult]:
+    from orders.read_models import OrderViews
+
+    stream_id = _stream(id)
+    return verification(
+        id,
+        _runtime().store,
+        stream_id,
+        owner_of_first=lambda first: getattr(first, "customer_id", None),
+        visible=_visible,
+        elsewhere=lambda: seen_elsewhere(
+            stream_id,
+            lambda: OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id),
+            "customer_id",
+            _runtime(),
+        ),
+    )
 
 
 @service.get("/users/me/orders", summary="The caller's orders, newest first", tags=["orders"])

@@ -63,6 +63,10 @@ _STATUS_BY_EVENT = {
 }
 
 
+# the payment outcome, or a cancellation (after which no outcome is applied to the order)
+_PAYMENT_OUTCOMES = frozenset({"PaymentProcessed", "PaymentFailed", "OrderCancelled"})
+
+
 class InvalidCursorError(ValueError):
     """A paging cursor that this service did not issue (or that was altered)."""
 
@@ -97,6 +101,8 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
             "updated_at": event.occurred_at,
             "tracking": None,
             "refund": None,
+            # asynchronous work started by the order and not yet applied (API.md: "pending")
+            "pending": ["payment"] if data.payment_intent else [],
             "timeline": [step],
         }
     if view is None:
@@ -112,6 +118,8 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
         new["tracking"] = data.tracking
     elif event.type == "PaymentRefunded":
         new["refund"] = {"amount": money(data.amount), "refunded_at": event.occurred_at}
+    if event.type in _PAYMENT_OUTCOMES:
+        new["pending"] = [p for p in view.get("pending", ()) if p != "payment"]
     return new
 
 
@@ -235,7 +243,9 @@ class OrderViews(ReadModelTable):
         found = self.stream_state(order_stream_id(order_id))
         if found is None or found[1] is None:
             return None
-        return found[1]
+        view = found[1]
+        view.setdefault("pending", [])  # views committed before the field existed
+        return view
 
 
 class UserOrders(ReadModelTable):

@@ -115,7 +115,7 @@ class PaymentRequested(_Event):
     order_id: str
     customer_id: str
     amount: EventMoney
-    currency: Currency
+    currency: str
     intent_id: str | None = None
 
 

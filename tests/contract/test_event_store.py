@@ -172,6 +172,121 @@ class EventStoreContract:
             store.append("", [deposit("a")], 0)
         assert store.current_version(STREAM) == 0
 
+    # -- contiguity and the chain (issue 11) ------------------------------------------------------
+    def reopen(self, store: EventStore) -> EventStore:
+        """The same storage through a new store instance (a cold Lambda): knows no heads."""
+        return store
+
+    def items(self, store: EventStore, stream_id: str = STREAM) -> list[dict[str, Any]]:
+        """The stored items of a stream as plain values (what a verifier reads)."""
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
+    def test_expected_version_beyond_the_head_is_refused(self, store: EventStore, cold: bool) -> None:
+        store.append(STREAM, [deposit("a"), deposit("b")], 0)
+        writer = self.reopen(store) if cold else store
+        for beyond in (3, 10):
+            with pytest.raises(ConcurrencyError) as info:
+                writer.append(STREAM, [deposit("gap")], beyond)
+            assert info.value.current_version == 2
+        with pytest.raises(ConcurrencyError) as info:
+            writer.append("ledger-empty", [deposit("gap")], 1)
+        assert info.value.current_version == 0
+        assert versions(store) == [1, 2]
+        assert versions(store, "ledger-empty") == []
+        writer.append(STREAM, [deposit("c")], 2)  # the head itself is fine
+        assert versions(store) == [1, 2, 3]
+
+    def test_beyond_the_head_with_a_used_key_answers_the_first_time(self, store: EventStore) -> None:
+        store.append(STREAM, [deposit("a")], 0, "key-1", fingerprint="fp", answer={"v": 1})
+        repeat = self.reopen(store).append(STREAM, [deposit("a")], 7, "key-1", fingerprint="fp", answer={"v": 1})
+        assert repeat.replayed and repeat.answer == {"v": 1}
+        with pytest.raises(IdempotencyKeyReuseError):
+            self.reopen(store).append(STREAM, [deposit("z")], 7, "key-1", fingerprint="other")
+        assert versions(store) == [1]
+
+    def test_every_event_is_chained(self, store: EventStore) -> None:
+        from cairn.integrity import GENESIS, event_hash, verify_items
+
+        store.append(STREAM, [NewEvent(data=LedgerOpened(owner="ann"))], 0)
+        store.append(STREAM, [deposit("a"), deposit("b")], 1)
+        self.reopen(store).append(STREAM, [deposit("c")], 3)
+        events = list(store.read(STREAM))
+        assert events[0].prev_hash == GENESIS
+        for before, after in zip(events, events[1:], strict=False):
+            assert after.prev_hash == before.hash
+        items = self.items(store)
+        for event, item in zip(events, items, strict=True):
+            assert event.hash == item["hash"] == event_hash(
+                STREAM,
+                item["version"],
+                item["event_id"],
+                item["type"],
+                item["schema_version"],
+                item["occurred_at"],
+                item["data"],
+                item["metadata"],
+                item["prev_hash"],
+            )
+        assert len({e.hash for e in events}) == 4
+        result = verify_items(STREAM, items)
+        assert result.intact and result.version == 4 and result.head_hash == events[-1].hash
+        assert events[-1].to_dict()["hash"] == events[-1].hash
+        assert events[-1].to_dict()["prev_hash"] == events[-2].hash
+
+    def test_occurred_at_never_goes_backwards(self, store: EventStore) -> None:
+        store.append(STREAM, [deposit("a", occurred_at="2026-03-01T10:00:00.500Z")], 0)
+        self.reopen(store).append(
+            STREAM,
+            [deposit("b", occurred_at="2026-03-01T10:00:00.300Z"), deposit("c", occurred_at="2026-03-01T10:00:00.900Z")],
+            1,
+        )
+        store.append(STREAM, [deposit("d", occurred_at="2026-03-01T10:00:00.100Z")], 3)
+        times = [e.occurred_at for e in store.read(STREAM)]
+        assert times == [
+            "2026-03-01T10:00:00.500Z",
+            "2026-03-01T10:00:00.500Z",
+            "2026-03-01T10:00:00.900Z",
+            "2026-03-01T10:00:00.900Z",
+        ]
+
+    def test_fold_from_an_anchor(self, store: EventStore) -> None:
+        from cairn.store import AnchorMismatchError
+
+        store.append(STREAM, [deposit(str(i)) for i in range(6)], 0)
+        events = list(store.read(STREAM))
+
+        def count(n: int, _: Any) -> int:
+            return n + 1
+
+        reader = self.reopen(store)
+        assert reader.fold(STREAM, 0, count, after=3, anchor=events[2].hash) == (6, 3)
+        assert reader.fold(STREAM, 0, count, after=6, anchor=events[5].hash) == (6, 0)
+        with pytest.raises(AnchorMismatchError):
+            reader.fold(STREAM, 0, count, after=3, anchor=events[3].hash)  # another event's hash
+        with pytest.raises(AnchorMismatchError):
+            reader.fold(STREAM, 0, count, after=10, anchor=events[5].hash)  # a snapshot newer than the store
+        with pytest.raises(AnchorMismatchError):
+            reader.fold("ledger-none", 0, count, after=1, anchor=events[0].hash)
+
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        """Delete one stored event behind the store's back."""
+        raise NotImplementedError
+
+    def test_fold_can_verify_the_chain_links(self, store: EventStore) -> None:
+        store.append(STREAM, [deposit(str(i)) for i in range(9)], 0)
+        events = list(store.read(STREAM))
+
+        def count(n: int, _: Any) -> int:
+            return n + 1
+
+        assert store.fold(STREAM, 0, count, verify_links=True) == (9, 9)
+        assert store.fold(STREAM, 0, count, after=4, anchor=events[3].hash, verify_links=True) == (9, 5)
+        self.remove(store, STREAM, 6)
+        with pytest.raises(CorruptEventError) as info:
+            store.fold(STREAM, 0, count, verify_links=True)
+        assert info.value.version == 6
+
     # -- reading ----------------------------------------------------------------------------------
     def test_read_ranges(self, store: EventStore) -> None:
         store.append(STREAM, [deposit(str(i)) for i in range(1, 11)], 0)
@@ -361,6 +476,14 @@ class TestInMemoryEventStore(EventStoreContract):
     def store(self) -> EventStore:
         return InMemoryEventStore(build_registry())
 
+    def items(self, store: EventStore, stream_id: str = STREAM) -> list[dict[str, Any]]:
+        assert isinstance(store, InMemoryEventStore)
+        return store.raw_items(stream_id)
+
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        assert isinstance(store, InMemoryEventStore)
+        del store._streams[stream_id][version - 1]
+
     def corrupt(self, store: EventStore, stream_id: str, version: int) -> None:
         assert isinstance(store, InMemoryEventStore)
         store._streams[stream_id][version - 1].data_json = '{"amount": "not a number"'
@@ -373,6 +496,28 @@ class TestDynamoDBEventStore(EventStoreContract):
     def store(self, dynamodb_client: Any, event_tables: Any) -> EventStore:
         return DynamoDBEventStore(
             build_registry(), dynamodb_client, event_tables.events, event_tables.idempotency, page_size=4
+        )
+
+    def reopen(self, store: EventStore) -> EventStore:
+        assert isinstance(store, DynamoDBEventStore)
+        return DynamoDBEventStore(
+            store.registry, store.client, store.events_table, store.idempotency_table, page_size=store.page_size
+        )
+
+    def items(self, store: EventStore, stream_id: str = STREAM) -> list[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        assert isinstance(store, DynamoDBEventStore)
+        plain = TypeDeserializer()
+        return [
+            {k: (int(v) if k in ("version", "schema_version") else v) for k, v in ((k, plain.deserialize(v)) for k, v in i.items())}
+            for i in store.read_items(stream_id)
+        ]
+
+    def remove(self, store: EventStore, stream_id: str, version: int) -> None:
+        assert isinstance(store, DynamoDBEventStore)
+        store.client.delete_item(
+            TableName=store.events_table, Key={"stream_id": {"S": stream_id}, "version": {"N": str(version)}}
         )
 
     def corrupt(self, store: EventStore, stream_id: str, version: int) -> None:

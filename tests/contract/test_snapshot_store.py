@@ -56,6 +56,20 @@ class SnapshotStoreContract:
         snapshots.put(snap(9, marker="same version, other body"))
         assert snapshots.get(STREAM, 1) == snap(9)
 
+    def test_an_unverifiable_snapshot_is_replaced_by_an_older_one(self, snapshots: SnapshotStore) -> None:
+        snapshots.put(snap(9))  # e.g. newer than the store after a point-in-time restore
+        snapshots.put(snap(5), replace=True)
+        assert snapshots.get(STREAM, 1) == snap(5)
+        snapshots.put(snap(4))  # without replace the rule holds again
+        assert snapshots.get(STREAM, 1) == snap(5)
+
+    def test_the_hash_round_trips(self, snapshots: SnapshotStore) -> None:
+        import dataclasses
+
+        hashed = dataclasses.replace(snap(6), hash="ab" * 32)
+        snapshots.put(hashed)
+        assert snapshots.get(STREAM, 1) == hashed
+
     def test_streams_are_independent(self, snapshots: SnapshotStore) -> None:
         snapshots.put(snap(4))
         snapshots.put(snap(2, stream_id="ledger-0002"))

@@ -61,6 +61,7 @@ ROUTES = (
     "GET /orders/{id}",
     "GET /orders/{id}/history",
     "GET /orders/{id}/events",
+    "GET /orders/{id}/verification",
     "GET /users/me/orders",
     "GET /analytics/daily",
     "POST /accounts",
@@ -69,11 +70,13 @@ ROUTES = (
     "GET /accounts/{id}",
     "GET /accounts/{id}/history",
     "GET /accounts/{id}/events",
+    "GET /accounts/{id}/verification",
     "GET /inventory/{sku}",
     "GET /users/me/notifications",
     "GET /health",
     "GET /openapi.json",
     "GET /ops/projections",
+    "POST /ops/snapshots",
 )
 PUBLIC_ROUTES = frozenset({"GET /health", "GET /openapi.json"})
 
@@ -431,6 +434,13 @@ def accounts_queries(cloud: dict[str, str]) -> Api:
 @pytest.fixture
 def ops(cloud: dict[str, str]) -> Api:
     from cairn_platform.ops import handler
+
+    return Api(handler)
+
+
+@pytest.fixture
+def public(cloud: dict[str, str]) -> Api:
+    from cairn_platform.public import handler
 
     return Api(handler)
 

@@ -1,5 +1,6 @@
-"""Ops (cairn_platform.ops.handler): /health, /openapi.json (every API.md route, with schemas),
-/ops/projections (staff); and the cross-cutting answers every HTTP Lambda gives."""
+"""Public (cairn_platform.public.handler): /health, /openapi.json (every API.md route, with
+schemas), unknown routes; Ops (cairn_platform.ops.handler): /ops/projections (staff); and the
+cross-cutting answers every HTTP Lambda gives."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ from tests.functional.conftest import ORDER_BODY, PUBLIC_ROUTES, ROUTES, Api, Pr
 STAFF = {"user": "sam", "groups": ["staff"]}
 
 
-def test_health_is_public(ops: Api):
-    reply = ops.get("/health", user=None)
+def test_health_is_public(public: Api):
+    reply = public.get("/health", user=None)
     assert reply.status == 200 and reply.json == {"status": "ok"}
     assert reply.headers["x-correlation-id"]
 
 
-def test_unknown_route_and_method_are_problems(ops: Api):
-    assert ops.get("/no/such/route", user=None).is_problem(404, "not-found")
-    reply = ops("DELETE", "/health", user=None)
+def test_unknown_route_and_method_are_problems(public: Api):
+    assert public.get("/no/such/route", user=None).is_problem(404, "not-found")
+    reply = public("DELETE", "/health", user=None)
     assert reply.is_problem(405, "method-not-allowed") and reply.headers["allow"] == "GET"
 
 
 @pytest.fixture
-def openapi(ops: Api) -> dict[str, Any]:
-    reply = ops.get("/openapi.json", user=None)
+def openapi(public: Api) -> dict[str, Any]:
+    reply = public.get("/openapi.json", user=None)
     assert reply.status == 200 and reply.content_type == "application/json"
     return reply.json
 
@@ -90,7 +91,7 @@ def test_openapi_has_request_and_response_schemas(openapi: dict[str, Any]):
     for key, operation in ops.items():
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert success, key
-        if key.startswith("POST ") and key != "POST /orders" and key != "POST /accounts":
+        if key.startswith("POST ") and key not in ("POST /orders", "POST /accounts", "POST /ops/snapshots"):
             assert "409" in operation["responses"] and "412" in operation["responses"], key
             problem = operation["responses"]["409"]["content"]["application/problem+json"]["schema"]
             assert {"type", "title", "status"} <= set(problem["required"])
@@ -109,6 +110,13 @@ def test_openapi_paths_use_api_md_parameter_names(openapi: dict[str, Any]):
         assert not re.search(r"<|>", path)
         for name in re.findall(r"\{(\w+)\}", path):
             assert name in ("id", "sku")
+
+
+def test_ops_answers_no_one_without_a_token(ops: Api):
+    # the public routes are not served by the function whose role reads the read models
+    assert ops.get("/health", user=None).is_problem(401, "unauthorized")
+    assert ops.get("/openapi.json", user=None).is_problem(401, "unauthorized")
+    assert ops.get("/no/such/route", user=None).is_problem(401, "unauthorized")
 
 
 def test_projections_are_staff_only(ops: Api):
@@ -134,3 +142,33 @@ def test_projection_status_after_orders_and_accounts(
         assert entry["generation"] >= 1 and entry["lag_events"] == 0 and entry["parked_streams"] == 0
     assert (by_name["order_view"]["streams"], by_name["order_view"]["events_applied"]) == (1, 2)
     assert (by_name["account_view"]["streams"], by_name["account_view"]["events_applied"]) == (1, 1)
+
+
+def test_snapshot_on_demand(orders_api: Api, ops: Api):
+    from cairn_platform.snapshotter import CONTEXT_APPS, _runtime
+
+    order = orders_api.post("/orders", ORDER_BODY).json["order_id"]
+    orders_api.post(f"/orders/{order}/cancellation", {"reason": "r"})
+    assert ops.post("/ops/snapshots", {"stream_id": order}, user=None).is_problem(401, "unauthorized")
+    assert ops.post("/ops/snapshots", {"stream_id": order}, user="alice").is_problem(403, "forbidden")
+    reply = ops.post("/ops/snapshots", {"stream_id": order}, **STAFF)
+    assert reply.status == 202, reply.text
+    assert reply.json == {"stream_id": order, "version": 2}
+    runtime = _runtime("order")
+    stored = runtime.snapshots.get(order, runtime.decider.state_schema_version)
+    assert stored is not None and stored.version == 2 and set(CONTEXT_APPS) == {"order", "account"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"stream_id": "order-00000000-0000-0000-0000-000000000000"}, 404, "not-found"),
+        ({"stream_id": "widget-1"}, 404, "not-found"),
+        ({"stream_id": "../etc"}, 422, "validation-failed"),
+        ({"stream_id": 7}, 422, "validation-failed"),
+        ({}, 422, "validation-failed"),
+        ({"stream_id": "order-1", "extra": 1}, 422, "validation-failed"),
+    ],
+)
+def test_snapshot_of_bad_or_unknown_streams_is_a_problem(ops: Api, body, status, code):
+    assert ops.post("/ops/snapshots", body, **STAFF).is_problem(status, code)

@@ -118,10 +118,11 @@ def architecture_functions(markdown: str | None = None) -> dict[str, str]:
     """``function -> handler`` from the routes table and the consumers table."""
     markdown = markdown if markdown is not None else ARCHITECTURE.read_text()
     functions = {fn: handler for fn, handler in architecture_routes(markdown).values()}
-    for line in _section(markdown, "Stream and queue consumers").splitlines():
-        fn = re.match(r"\|\s*([A-Z]\w+) \(`([\w.]+)`\)", line)
-        if fn:
-            functions[fn.group(1)] = fn.group(2)
+    for title in ("Stream and queue consumers", "WebSocket routes → functions"):
+        for line in _section(markdown, title).splitlines():
+            fn = re.match(r"\|\s*([A-Z]\w+) \(`([\w.]+)`\)", line)
+            if fn:
+                functions[fn.group(1)] = fn.group(2)
     return functions
 
 

@@ -74,6 +74,13 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Stacks:
         retry_attempts=3,
         max_record_age=cdk.Duration.hours(1),
     )
+    Projection(  # one of the at most two readers kept on the DynamoDB stream (issue 18)
+        projection_stack,
+        "StreamReader",
+        function=_function(projection_stack, "Detector", service="probe"),
+        event_store=p_store,
+        source="dynamodb",
+    )
 
     http_stack = cdk.Stack(app, "HttpOnly")
     private_fn = _function(http_stack, "Private")
@@ -186,7 +193,8 @@ def test_projection_event_source_mapping(stacks: Stacks) -> None:
                 "Filters": [
                     {
                         "Pattern": json.dumps(
-                            {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": "thing-"}]}}}},
+                            {"data": {"eventName": ["INSERT"],
+                                      "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": "thing-"}]}}}}},
                             separators=(",", ":"),
                         )
                     }
@@ -200,10 +208,17 @@ def test_projection_event_source_mapping(stacks: Stacks) -> None:
     )
 
 
+def test_projection_reads_the_fan_out_or_the_dynamodb_stream(stacks: Stacks) -> None:
+    mappings = stacks.projection.find_resources("AWS::Lambda::EventSourceMapping")
+    sources = sorted(next(iter(m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1:])) for m in mappings.values())
+    assert sources == ["ConsumerARN", "StreamArn"]  # one EFO consumer, one DynamoDB stream reader
+    assert len(stacks.projection.find_resources("AWS::Kinesis::StreamConsumer")) == 1
+
+
 def test_projection_alarms(stacks: Stacks) -> None:
     alarms = stacks.projection.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateNumberOfMessagesVisible", "Errors", "IteratorAge", "StreamsParked"]
+    assert metrics == ["ApproximateNumberOfMessagesVisible", "Errors", "IteratorAge", "LagSeconds", "StreamsParked"]
     stacks.projection.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {"MetricName": "StreamsParked", "Namespace": "Cairn", "Dimensions": [{"Name": "service", "Value": "probe"}]},

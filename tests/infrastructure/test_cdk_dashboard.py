@@ -61,9 +61,10 @@ def test_stream_consumer_widgets(widgets: list[dict], function: str) -> None:
     metrics = _metrics(widgets)
     assert _has(metrics, "AWS/Lambda", "IteratorAge", "Maximum", FunctionName="TOKEN")
     titles = " ".join(w.get("properties", {}).get("title", "") for w in widgets)
-    assert f"{function}: iterator age" in titles
+    assert f"{function}: lag" in titles
     assert f"{function}: errors" in titles
-    assert f"{function}: parked streams / DLQ depth" in titles
+    assert f"{function}: parked streams / failed batches" in titles
+    assert _has(metrics, "Cairn", "LagSeconds", "Maximum", consumer=function)
 
 
 def test_parked_streams_per_projection(widgets: list[dict], synth: Synth) -> None:

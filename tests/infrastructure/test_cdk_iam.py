@@ -54,8 +54,9 @@ def _matches(action: str, pattern: str) -> bool:
 
 def test_no_role_may_mutate_events(synth: Synth) -> None:
     events_id = synth.logical_id(EVENTS)
+    break_glass = synth.logical_id("Cairn/Integrity/BreakGlass")  # the one exception (docs/deploy.md)
     for role, statement in _statements(synth):
-        if statement["Effect"] != "Allow":
+        if statement["Effect"] != "Allow" or role == break_glass:
             continue
         resources = as_list(statement["Resource"])
         touches_events = any(r == "*" or _mentions(r, events_id) for r in resources)
@@ -69,6 +70,7 @@ def test_no_role_may_mutate_events(synth: Synth) -> None:
 def test_every_role_with_events_access_has_the_explicit_deny(synth: Synth) -> None:
     events_id = synth.logical_id(EVENTS)
     with_access = {role for role, s in _statements(synth) if s["Effect"] == "Allow" and _mentions(s["Resource"], events_id)}
+    with_access.discard(synth.logical_id("Cairn/Integrity/BreakGlass"))  # the exception (docs/deploy.md)
     assert with_access  # commands, queries, projections, ...
     for role in with_access:
         denies = [
@@ -111,7 +113,13 @@ def test_query_functions_only_read(synth: Synth, function: str) -> None:
         "dynamodb:GetShardIterator", "s3:GetObject", "s3:ListBucket",
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     }
-    actions = {a for acts in _allowed(synth, _role_of(synth, function)).values() for a in acts}
+    if function == "Ops":  # failed batches: queue depth and a peek (the messages stay)
+        read_only |= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
+    allowed = _allowed(synth, _role_of(synth, function))
+    if function == "Ops":  # POST /ops/snapshots writes a snapshot folded from the store, nothing else
+        snapshots = synth.logical_id("Cairn/EventStore/Snapshots")
+        allowed = {r: a - {"s3:PutObject"} if snapshots in r else a for r, a in allowed.items()}
+    actions = {a for acts in allowed.values() for a in acts}
     assert actions <= read_only, actions - read_only
 
 
@@ -135,10 +143,19 @@ def test_consumers_write_only_their_own_tables(synth: Synth, function: str) -> N
 
 @pytest.mark.parametrize("function", ["OrdersProjections", "AccountsProjections", "Snapshotter", "Publisher"])
 def test_stream_consumers_read_the_stream_and_the_events(synth: Synth, function: str) -> None:
+    """Through their own enhanced fan-out consumer only (issue 18): SubscribeToShard on that
+    consumer, the shard listing of the stream, no GetRecords, no DynamoDB stream, no other consumer."""
     events_id = synth.logical_id(EVENTS)
     allowed = _allowed(synth, _role_of(synth, function))
-    stream = json.dumps(get_att(events_id, "StreamArn"), sort_keys=True)
-    assert {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= allowed[stream]
+    mapping = next(m["Properties"] for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+                   if m["Properties"]["FunctionName"] == ref(function))
+    own = json.dumps(mapping["EventSourceArn"], sort_keys=True)
+    assert allowed[own] == {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
+    stream = json.dumps(get_att(synth.logical_id("Cairn/EventStore/FanOut")), sort_keys=True)
+    assert allowed[stream] == {"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards"}
+    kinesis = {r for r, actions in allowed.items() if any(a.startswith("kinesis:") for a in actions)}
+    assert kinesis == {own, stream}
+    assert json.dumps(get_att(events_id, "StreamArn"), sort_keys=True) not in allowed
     assert allowed[json.dumps(get_att(events_id), sort_keys=True)] == {"dynamodb:Query", "dynamodb:GetItem"}
 
 
@@ -148,7 +165,8 @@ def test_only_the_snapshotter_writes_snapshots(synth: Synth) -> None:
         if s["Effect"] == "Allow" and {"s3:PutObject", "s3:*"} & set(as_list(s["Action"]))
         and _mentions(s["Resource"], synth.logical_id("Cairn/EventStore/Snapshots"))
     }
-    assert writers == {_role_of(synth, "Snapshotter")}
+    # the consumer, the daily sweep, and Ops for POST /ops/snapshots
+    assert writers == {_role_of(synth, f) for f in ("Snapshotter", "ScheduledSnapshots", "Ops")}
 
 
 def test_only_the_publisher_puts_events_on_the_bus(synth: Synth) -> None:
@@ -220,3 +238,26 @@ def test_payments_read_delete_and_decrypt_intents_only(synth: Synth) -> None:
     actions = {a for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
     assert {"dynamodb:GetItem", "dynamodb:DeleteItem", "kms:Decrypt"} <= actions
     assert not {"kms:Encrypt", "s3:GetObject", "dynamodb:Scan"} & actions
+
+
+# -- unauthenticated requests reach only a function that can read nothing (issue 17 #6) -------------
+def test_every_unauthenticated_route_targets_the_public_function(synth: Synth) -> None:
+    (http_api,) = [name for name, api in synth.of_type("AWS::ApiGatewayV2::Api").items()
+                   if api["Properties"].get("ProtocolType") == "HTTP"]
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()
+              if r["Properties"]["ApiId"] == {"Ref": http_api}}  # the WebSocket API authorizes on $connect
+    public = {key for key, route in routes.items() if route.get("AuthorizationType", "NONE") == "NONE"}
+    assert public == {"$default", "GET /health", "GET /openapi.json"}
+    for key in public:
+        integration_id = routes[key]["Target"]["Fn::Join"][1][1]["Ref"]
+        uri = synth.resources[integration_id]["Properties"]["IntegrationUri"]
+        assert uri["Fn::GetAtt"][0] == "Public", key
+
+
+def test_the_public_function_has_no_data_permission(synth: Synth) -> None:
+    actions = {a for acts in _allowed(synth, _role_of(synth, "Public")).values() for a in acts}
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert not {a for a in actions if a.split(":")[0] in ("dynamodb", "s3", "sqs", "events", "kms", "ses")}
+    assert not synth.resources["Public"]["Properties"].get("Environment", {}).get("Variables", {}).keys() - {
+        "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
+    }

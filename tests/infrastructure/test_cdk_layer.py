@@ -1,4 +1,4 @@
-"""The layer is built for Lambda (python3.13 / arm64), without boto3, and cached by its inputs."""
+"""The layer is built for Lambda (python3.13 / arm64), with its own pinned boto3, cached by its inputs."""
 
 from __future__ import annotations
 
@@ -47,12 +47,61 @@ def test_native_extensions_are_aarch64_elf(layer_site: Path) -> None:
         assert "x86_64" not in so.name, so
 
 
-def test_runtime_provided_packages_are_not_shipped(layer_site: Path) -> None:
-    for module in ("boto3", "botocore", "s3transfer", "urllib3", "dateutil"):
-        assert not (layer_site / module).exists(), module
-    assert not list(layer_site.glob("botocore-*.dist-info"))
-    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk", "jmespath"):
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.split("[", 1)[0].strip().lower()] = version.strip()
+    return pins
+
+
+def _shipped_version(site: Path, distribution: str) -> str:
+    (info,) = site.glob(f"{distribution}-*.dist-info")
+    return next(line.split(":", 1)[1].strip() for line in (info / "METADATA").read_text().splitlines()
+                if line.startswith("Version:"))
+
+
+def test_the_sdk_the_functions_run_with_is_the_one_the_tests_pin(layer_site: Path) -> None:
+    """The layer ships boto3/botocore (it shadows the runtime's), at the versions every test uses."""
+    repo = Path(__file__).resolve().parents[2]
+    tested = _pins(repo / "requirements.txt")
+    for distribution in ("boto3", "botocore"):
+        assert (layer_site / distribution / "__init__.py").is_file(), distribution
+        assert _shipped_version(layer_site, distribution) == tested[distribution], distribution
+        assert _pins(repo / "layers" / "requirements.txt")[distribution] == tested[distribution]
+    for module in ("aws_lambda_powertools", "pydantic", "pydantic_core", "jmespath", "s3transfer"):
         assert (layer_site / module).is_dir(), module
+    assert not (layer_site / "aws_xray_sdk").exists()  # tracing is Lambda's (docs/decisions.md)
+
+
+# (service, operation, request members) the code calls (the store, snapshots, projections, tools)
+CALLS = [
+    ("s3", "PutObject", {"IfMatch", "IfNoneMatch", "Metadata"}),  # snapshot compare-and-swap
+    ("s3", "HeadObject", set()),
+    ("dynamodb", "TransactWriteItems", set()),
+    ("dynamodb", "BatchGetItem", set()),
+    ("dynamodb", "Query", {"ConsistentRead"}),
+    ("dynamodbstreams", "GetShardIterator", {"SequenceNumber"}),
+    ("events", "PutEvents", set()),
+    ("sqs", "ChangeMessageVisibility", set()),
+]
+
+
+@pytest.mark.parametrize(("service", "operation", "members"), CALLS)
+def test_the_shipped_botocore_knows_every_call(layer_site: Path, service: str, operation: str,
+                                               members: set[str]) -> None:
+    import gzip
+    import json
+
+    versions = sorted((layer_site / "botocore" / "data" / service).iterdir())
+    model_file = versions[-1] / "service-2.json.gz"
+    model = json.loads(gzip.decompress(model_file.read_bytes())) if model_file.exists() else json.loads(
+        (versions[-1] / "service-2.json").read_text())
+    assert operation in model["operations"], (service, operation)
+    shape = model["operations"][operation]["input"]["shape"]
+    assert members <= set(model["shapes"][shape]["members"]), (service, operation)
 
 
 def test_layer_holds_layers_cairn_python_as_in_the_repository(layer_site: Path) -> None:
@@ -118,7 +167,7 @@ def test_pruning_removes_a_distribution_by_its_record(tmp_path: Path) -> None:
         "botocore/__init__.py,,\nbotocore/data/x.json,,\nbotocore-1.0.dist-info/METADATA,,\n"
         "botocore-1.0.dist-info/RECORD,,\n"
     )
-    removed = bundling._prune_runtime_provided(site, bundling.RUNTIME_PROVIDED)
+    removed = bundling._prune_runtime_provided(site, bundling.RUNTIME_PROVIDED)  # still possible
     assert removed == ["botocore"]
     assert sorted(p.name for p in site.iterdir()) == ["keepme"]
 

@@ -18,6 +18,7 @@ from tests.infrastructure.cdk_helpers import (
 )
 
 EVENTS = "Cairn/EventStore/Events"
+FAN_OUT = "Cairn/EventStore/FanOut"
 IDEMPOTENCY = "Cairn/EventStore/Idempotency"
 SNAPSHOTS = "Cairn/EventStore/Snapshots"
 READ_MODELS = {
@@ -29,6 +30,7 @@ READ_MODELS = {
     "NOTIFICATIONS_TABLE": "Cairn/NotificationsTable/Table",
 }
 PUBLIC_ROUTES = {"GET /health", "GET /openapi.json"}
+PUSHED_VIEWS = {"ORDER_VIEW_TABLE", "ACCOUNT_VIEW_TABLE"}
 
 
 # -- event store -----------------------------------------------------------------------------------
@@ -77,7 +79,10 @@ def test_read_model_tables(synth: Synth, env: str) -> None:
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["SSESpecification"]["SSEEnabled"] is True
-    assert "StreamSpecification" not in props
+    if env in PUSHED_VIEWS:  # the WebSocket pusher reads their checkpoint commits (docs/realtime.md)
+        assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    else:
+        assert "StreamSpecification" not in props
 
 
 def test_snapshot_bucket(synth: Synth) -> None:
@@ -145,7 +150,8 @@ def test_function_runtime_settings(synth: Synth) -> None:
         assert props["Architectures"] == ["arm64"], name
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert 128 <= props["MemorySize"] <= 3008, name
-        assert 3 < props["Timeout"] <= 60, name
+        # the daily snapshot sweep scans the store: the one long-running function
+        assert 3 < props["Timeout"] <= (900 if name == "ScheduledSnapshots" else 60), name
         assert props["Layers"] == [ref(layer_id)], name
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Cairn", name
@@ -186,15 +192,21 @@ ENV_BY_FUNCTION = {
     "AccountsQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE"},
     "OrdersProjections": {
         "EVENTS_TABLE", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "PARKED_QUEUE_URL",
+        "CAIRN_CONSUMER",
     },
-    "AccountsProjections": {"EVENTS_TABLE", "ACCOUNT_VIEW_TABLE", "PARKED_QUEUE_URL"},
-    "Snapshotter": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY", "PARKED_QUEUE_URL"},
-    "Publisher": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME", "PARKED_QUEUE_URL"},
+    "AccountsProjections": {"EVENTS_TABLE", "ACCOUNT_VIEW_TABLE", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "Snapshotter": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "Publisher": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "ScheduledSnapshots": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "SNAPSHOT_EVERY"},
     "InventoryQueries": {"INVENTORY_TABLE"},
     "Inventory": {"INVENTORY_TABLE"},
     "NotificationsQueries": {"NOTIFICATIONS_TABLE"},
     "Notifications": {"NOTIFICATIONS_TABLE"},
-    "Ops": {"ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE"},
+    "Ops": {
+        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE",
+        "SNAPSHOT_BUCKET", "ORDERS_FAILED_QUEUE_URL", "ACCOUNTS_FAILED_QUEUE_URL",
+    },
+    "Public": set(),
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 
@@ -241,12 +253,30 @@ STREAM_CONSUMERS = {
     "Publisher": ["order-", "payment-"],
     "CatalogProjections": ["product-"],
 }
+# Readers kept on the table's own DynamoDB stream (at most two, issue 18)
+DDB_STREAM_CONSUMERS = {
+    "TamperDetector": [],  # MODIFY / REMOVE of any stream (tests/infrastructure/test_cdk_integrity.py)
+}
+
+
+def test_the_tamper_detector_reads_the_tables_own_stream(synth: Synth) -> None:
+    props = _mappings(synth)["TamperDetector"]
+    assert props["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")
+    assert [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]] == [
+        {"eventName": ["MODIFY", "REMOVE"]}
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(STREAM_CONSUMERS))
 def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     props = _mappings(synth)[name]
-    assert props["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")
+    # Kinesis Data Streams for DynamoDB through the consumer's own enhanced fan-out consumer
+    consumer_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+    assert props["EventSourceArn"] == get_att(consumer_id, "ConsumerARN")
+    consumer = synth.resources[consumer_id]
+    assert consumer["Type"] == "AWS::Kinesis::StreamConsumer"
+    assert consumer["Properties"]["StreamARN"] == get_att(synth.logical_id(FAN_OUT))
+    assert consumer["Properties"]["ConsumerName"] == name
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BisectBatchOnFunctionError"] is True
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -254,17 +284,39 @@ def test_stream_event_source_mappings(synth: Synth, name: str) -> None:
     assert 0 <= props["MaximumBatchingWindowInSeconds"] <= 5
     assert 0 <= props["MaximumRetryAttempts"] <= 100  # bounded (-1 would retry until expiry)
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86400
-    # on failure: the consumer's own parked queue, whose URL the function gets
+    # on failure: the consumer's own failed-batches queue (make redrive finds it in the outputs);
+    # parking notices go to another queue, whose URL the function gets
     destination = props["DestinationConfig"]["OnFailure"]["Destination"]
     queue_id = destination["Fn::GetAtt"][0]
     assert synth.resources[queue_id]["Type"] == "AWS::SQS::Queue"
     env = synth.resources[name]["Properties"]["Environment"]["Variables"]
-    assert env["PARKED_QUEUE_URL"] == ref(queue_id)
+    assert env["PARKED_QUEUE_URL"] != ref(queue_id)
+    assert synth.template["Outputs"][f"{name}FailedQueueUrl"]["Value"] == ref(queue_id)
+    assert env["CAIRN_CONSUMER"] == name
     patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
-    assert patterns == [
-        {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}
+    assert patterns == [  # Lambda filters a Kinesis record on its decoded data
+        {"data": {"eventName": ["INSERT"], "dynamodb": {"Keys": {"stream_id": {"S": [{"prefix": prefix}]}}}}}
         for prefix in STREAM_CONSUMERS[name]
     ]
+
+
+def test_fan_out_past_two_readers(synth: Synth) -> None:
+    """AWS advises at most two readers per DynamoDB stream shard: the events table's stream keeps
+    at most two mappings, and every stream consumer reads the table's Kinesis data stream through
+    an enhanced fan-out consumer of its own (issue 18)."""
+    events = synth.resources[synth.logical_id(EVENTS)]["Properties"]
+    stream_id = synth.logical_id(FAN_OUT)
+    assert events["KinesisStreamSpecification"]["StreamArn"] == get_att(stream_id)
+    mappings = list(synth.of_type("AWS::Lambda::EventSourceMapping").values())
+    on_ddb_stream = [m for m in mappings if m["Properties"]["EventSourceArn"] == get_att(synth.logical_id(EVENTS), "StreamArn")]
+    assert len(on_ddb_stream) <= 2
+    consumers = [m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings
+                 if m["Properties"]["FunctionName"]["Ref"] in STREAM_CONSUMERS]
+    assert len(consumers) == len(STREAM_CONSUMERS) == len(set(consumers))  # one EFO consumer each
+    assert set(synth.of_type("AWS::Kinesis::StreamConsumer")) == set(consumers)
+    stream = synth.resources[stream_id]["Properties"]
+    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
 
 
 def test_parked_queues_are_encrypted_and_ssl_only(synth: Synth) -> None:
@@ -273,7 +325,7 @@ def test_parked_queues_are_encrypted_and_ssl_only(synth: Synth) -> None:
         for m in _mappings(synth).values()
         if "DestinationConfig" in m
     }
-    assert len(parked) == len(STREAM_CONSUMERS)
+    assert len(parked) == len(STREAM_CONSUMERS) + len(DDB_STREAM_CONSUMERS)
     _assert_queues_encrypted_and_ssl_only(synth, parked)
 
 
@@ -364,8 +416,17 @@ def test_event_bus_is_archived(synth: Synth) -> None:
 # -- HTTP API --------------------------------------------------------------------------------------
 
 
+def _http_api_id(synth: Synth) -> str:
+    (api_id,) = [k for k, v in synth.of_type("AWS::ApiGatewayV2::Api").items()
+                 if v["Properties"].get("ProtocolType") == "HTTP"]
+    return api_id
+
+
 def _routes(synth: Synth) -> dict[str, dict]:
-    return {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()}
+    """The HTTP API's routes (the WebSocket API's are tested in test_cdk_realtime.py)."""
+    api = ref(_http_api_id(synth))
+    return {r["Properties"]["RouteKey"]: r["Properties"] for r in synth.of_type("AWS::ApiGatewayV2::Route").values()
+            if r["Properties"]["ApiId"] == api}
 
 
 def _integration_function(synth: Synth, route: dict) -> str:
@@ -378,15 +439,16 @@ def test_routes_are_exactly_the_contract(synth: Synth) -> None:
     routes = _routes(synth)
     expected = architecture_routes()
     assert set(routes) - {"$default"} == {f"{method} {path}" for method, path in expected}
-    # unknown routes reach Ops, which answers 404/405 problem+json; without a token
-    assert _integration_function(synth, routes["$default"]) == "Ops"
+    # unknown routes reach Public (no data permission), which answers 404/405 problem+json
+    assert _integration_function(synth, routes["$default"]) == "Public"
     assert routes["$default"].get("AuthorizationType", "NONE") == "NONE"
     for (method, path), (function, _handler) in expected.items():
         assert _integration_function(synth, routes[f"{method} {path}"]) == function, (method, path)
 
 
 def test_jwt_authorizer_on_every_route_but_the_public_ones(synth: Synth, template) -> None:
-    (authorizer_id, authorizer), = synth.of_type("AWS::ApiGatewayV2::Authorizer").items()
+    (authorizer_id, authorizer), = [(k, v) for k, v in synth.of_type("AWS::ApiGatewayV2::Authorizer").items()
+                                    if v["Properties"]["ApiId"] == ref(_http_api_id(synth))]
     pool_id = synth.logical_id("Cairn/Http/Users")
     client_id = synth.logical_id("Cairn/Http/Users/ApiClient")
     props = authorizer["Properties"]
@@ -403,11 +465,12 @@ def test_jwt_authorizer_on_every_route_but_the_public_ones(synth: Synth, templat
         else:
             assert route["AuthorizationType"] == "JWT", key
             assert route["AuthorizerId"] == ref(authorizer_id), key
-    template.resource_count_is("AWS::ApiGatewayV2::Route", len(architecture_routes()) + 1)  # + $default
+    assert len(_routes(synth)) == len(architecture_routes()) + 1  # + $default
 
 
 def test_stage_throttles_and_logs_json(synth: Synth) -> None:
-    (stage,) = synth.of_type("AWS::ApiGatewayV2::Stage").values()
+    (stage,) = [v for v in synth.of_type("AWS::ApiGatewayV2::Stage").values()
+                if v["Properties"]["ApiId"] == ref(_http_api_id(synth))]
     props = stage["Properties"]
     assert props["StageName"] == "$default" and props["AutoDeploy"] is True
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
@@ -419,16 +482,18 @@ def test_stage_throttles_and_logs_json(synth: Synth) -> None:
 
 
 def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
-    api_id = next(iter(synth.of_type("AWS::ApiGatewayV2::Api")))
+    apis = [ref(api_id) for api_id in synth.of_type("AWS::ApiGatewayV2::Api")]
     permissions = synth.of_type("AWS::Lambda::Permission").values()
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
-        if props["Principal"] == "events.amazonaws.com":  # the timeouts schedule
-            assert props["FunctionName"] == get_att("PaymentTimeouts")
+        if props["Principal"] == "events.amazonaws.com":  # the snapshot, digest and payment-timeout schedules
+            assert props["FunctionName"] in (
+                get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"), get_att("PaymentTimeouts"))
+            assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
             continue
         assert props["Principal"] == "apigateway.amazonaws.com"
-        assert ref(api_id) in props["SourceArn"]["Fn::Join"][1]
+        assert sum(api in props["SourceArn"]["Fn::Join"][1] for api in apis) == 1
 
 
 def test_user_pool_and_client(synth: Synth, template) -> None:
@@ -443,7 +508,7 @@ def test_user_pool_and_client(synth: Synth, template) -> None:
         "AWS::Cognito::UserPoolClient",
         {
             "GenerateSecret": False,
-            "ExplicitAuthFlows": Match.array_with(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"]),
+            "ExplicitAuthFlows": Match.array_with(["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]),
             "AllowedOAuthFlowsUserPoolClient": False,
         },
     )
@@ -470,7 +535,7 @@ def test_outputs(synth: Synth) -> None:
     }
     for key, value in expected.items():
         assert outputs[key]["Value"] == value, key
-    api_id = next(iter(synth.of_type("AWS::ApiGatewayV2::Api")))
+    api_id = _http_api_id(synth)
     assert flatten_join(outputs["ApiUrl"]["Value"]) == "https://TOKEN.execute-api.TOKEN.TOKEN/"
     assert ref(api_id) in outputs["ApiUrl"]["Value"]["Fn::Join"][1]
 
@@ -501,7 +566,7 @@ def test_alarms_cover_what_needs_a_human(synth: Synth) -> None:
     by_path = [path for path, entries in synth.metadata.items()
                for e in entries if e["type"] == "aws:cdk:logicalId" and path.endswith("Alarm/Resource")]
     for consumer in ("OrdersProjection", "AccountsProjection", "SnapshotterConsumer", "PublisherConsumer"):
-        for alarm in ("IteratorAgeAlarm", "ErrorsAlarm", "ParkedBatchesAlarm"):
+        for alarm in ("IteratorAgeAlarm", "ErrorsAlarm", "FailedBatchesAlarm"):
             assert f"/Cairn/{consumer}/{alarm}/Resource" in by_path
     for projection in ("OrdersProjection", "AccountsProjection"):
         assert f"/Cairn/{projection}/StreamsParkedAlarm/Resource" in by_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from decimal import Decimal
 from typing import Any
@@ -114,8 +115,9 @@ def test_importtime_parsing_keeps_depth_and_cumulative_time() -> None:
 def test_every_handler_of_the_conventions_page_is_measured() -> None:
     modules = imports.handler_modules()
     assert {"orders.api", "orders.queries", "orders.projections", "accounts.api", "payments.handler",
-            "cairn_platform.ops", "cairn_platform.snapshotter", "cairn_platform.publisher"} <= set(modules)
-    assert len(modules) == 14
+            "cairn_platform.ops", "cairn_platform.public", "cairn_platform.snapshotter", "cairn_platform.publisher",
+            "realtime.authorizer", "realtime.pusher"} <= set(modules)
+    assert len(modules) == 17
 
 
 def test_import_measurements_see_only_what_a_deployed_function_sees(tmp_path) -> None:
@@ -123,9 +125,31 @@ def test_import_measurements_see_only_what_a_deployed_function_sees(tmp_path) ->
     import sys
 
     env = imports.lambda_env(str(tmp_path / "pyc"), imports.lambda_site(tmp_path / "site"))
-    probe = "import accounts.api, payments.handler, boto3, pydantic, aws_xray_sdk\n"
-    probe += "for name in ('requests', 'moto', 'aws_cdk', 'pytest'):\n"
+    probe = "import accounts.api, payments.handler, boto3, pydantic\n"
+    probe += "for name in ('requests', 'moto', 'aws_cdk', 'pytest', 'aws_xray_sdk', 'opentelemetry'):\n"
     probe += "    try:\n        __import__(name)\n    except ImportError:\n        continue\n"
     probe += "    raise SystemExit(name + ' should not be importable')\n"
     done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_no_handler_imports_a_tracing_sdk(tmp_path) -> None:
+    """Tracing is Lambda's active tracing, with no SDK in the function (issue 17, cold start):
+    every handler imports, as deployed (tracing on, the layer's packages only), without the X-Ray
+    SDK or OpenTelemetry, and answers a first request without them either."""
+    import subprocess
+    import sys
+
+    env = imports.lambda_env(str(tmp_path / "pyc"), imports.lambda_site(tmp_path / "site"))
+    env["POWERTOOLS_TRACE_DISABLED"] = "false"
+    modules = imports.handler_modules()
+    probe = "import sys\n" + "".join(f"import {m}\n" for m in modules)
+    from bench.cold_start import api_event
+
+    event = api_event("GET", "/health", "GET /health", None, False)
+    probe += f"import json, cairn_platform.public as p\nr = p.handler(json.loads({json.dumps(event)!r}), None)\n"
+    probe += "assert r['statusCode'] == 200, r\n"
+    probe += "found = sorted(m for m in sys.modules if m.split('.')[0] in ('aws_xray_sdk', 'opentelemetry'))\n"
+    probe += "assert not found, found\n"
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -134,3 +134,375 @@ def test_stream_readers_survive_a_cancelled_transaction(server_factory):
         iterator = page["NextShardIterator"]
     assert seen == ["a", "c"]
     assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]) == ["a", "c"]
+
+
+# -- flat cost: transactions roll back from an undo log; stream shards are trimmed ----------------
+
+ACCOUNT = "123456789012"
+
+
+def _backend():
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT]["us-east-1"]
+
+
+def _table(srv: MotoServer, *, range_key: bool = False, stream: bool = True) -> str:
+    name = f"flat-{uuid.uuid4().hex[:8]}"
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if range_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "N"})
+    extra = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}} if stream else {}
+    aws_client("dynamodb", srv.endpoint).create_table(
+        TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST", **extra)
+    return name
+
+
+def _fill(name: str, n: int) -> None:
+    """n items written straight into the backend (the HTTP path would take minutes for 20k)."""
+    backend = _backend()
+    for i in range(n):
+        backend.put_item(name, {"pk": {"S": f"filler-{i}"}, "payload": {"S": "x" * 200}})
+
+
+def _counting_deepcopy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    import copy
+
+    calls = {"n": 0}
+    real = copy.deepcopy
+
+    def deepcopy(value, memo=None, _nil=[]):  # noqa: B006 - copy.deepcopy's own signature
+        calls["n"] += 1
+        return real(value, memo, _nil)
+
+    monkeypatch.setattr(copy, "deepcopy", deepcopy)
+    return calls
+
+
+def _mixed_transactions(ddb, name: str) -> None:
+    """A committed transaction (two puts and an update of an existing item) and a cancelled one."""
+    ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": name, "Item": {"pk": {"S": "new-1"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"TableName": name, "Item": {"pk": {"S": "new-2"}}}},
+        {"Update": {"TableName": name, "Key": {"pk": {"S": "filler-3"}}, "UpdateExpression": "SET n = :n",
+                    "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+    ])
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new-3"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new-1"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+
+def test_a_transaction_copies_what_it_touches_not_the_table(server_factory, monkeypatch):
+    """moto deep-copies every touched table (stream shard included) once per item: on a 20,000-item
+    table that is ~20,000 copies per transaction. The undo log copies the items it replaces."""
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    small, big = _table(srv), _table(srv)
+    _fill(small, 100)
+    _fill(big, 20_000)
+    counted = {}
+    for name in (small, big):
+        calls = _counting_deepcopy(monkeypatch)
+        _mixed_transactions(ddb, name)
+        counted[name] = calls["n"]
+        monkeypatch.undo()
+    assert counted[big] == counted[small] < 200, counted
+
+
+def test_a_cancelled_transaction_restores_exactly_its_items(server_factory):
+    """All-or-nothing with the undo log: puts, an update and a delete of a cancelled transaction
+    are undone on a hash+range table; no stream record of them stays; other items are untouched."""
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    streams = aws_client("dynamodbstreams", srv.endpoint)
+    name = _table(srv, range_key=True)
+    for sk in (1, 2, 3):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "s"}, "sk": {"N": str(sk)}, "v": {"S": "old"}})
+    table = _backend().tables[name]
+    head = table.stream_shard.starting_sequence_number + len(table.stream_shard.items)
+    with pytest.raises(ddb.exceptions.TransactionCanceledException) as info:
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": name, "Key": {"pk": {"S": "s"}, "sk": {"N": "1"}},
+                        "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"S": "new"}}}},
+            {"Delete": {"TableName": name, "Key": {"pk": {"S": "s"}, "sk": {"N": "2"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "s"}, "sk": {"N": "4"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "other"}, "sk": {"N": "1"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "s"}, "sk": {"N": "3"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    reasons = [r["Code"] for r in info.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "None", "ConditionalCheckFailed"]
+    items = {(i["pk"]["S"], i["sk"]["N"]): i.get("v", {}).get("S") for i in ddb.scan(TableName=name)["Items"]}
+    assert items == {("s", "1"): "old", ("s", "2"): "old", ("s", "3"): "old"}
+    assert table is _backend().tables[name]  # same object: open iterators keep reading it
+    assert table.stream_shard.starting_sequence_number + len(table.stream_shard.items) == head
+    arn = ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert len(streams.get_records(ShardIterator=it)["Records"]) == 3
+    # A key repeated in one transaction is a validation error: the earlier write is undone too.
+    with pytest.raises(ddb.exceptions.ClientError):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "s"}, "sk": {"N": "9"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "s"}, "sk": {"N": "9"}}}},
+        ])
+    assert "Item" not in ddb.get_item(TableName=name, Key={"pk": {"S": "s"}, "sk": {"N": "9"}})
+
+
+def _reader(srv: MotoServer, name: str, kind: str = "TRIM_HORIZON"):
+    ddb = aws_client("dynamodb", srv.endpoint)
+    streams = aws_client("dynamodbstreams", srv.endpoint)
+    arn = ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams, streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType=kind)["ShardIterator"]
+
+
+def _drain(streams, iterator: str, limit: int = 1000) -> tuple[list[str], str]:
+    keys: list[str] = []
+    while True:
+        page = streams.get_records(ShardIterator=iterator, Limit=limit)
+        iterator = page["NextShardIterator"]
+        keys += [r["dynamodb"]["Keys"]["pk"]["S"] for r in page["Records"]]
+        if not page["Records"] or limit < 1000:
+            return keys, iterator
+
+
+def test_a_shard_keeps_only_what_some_reader_has_not_passed(server_factory):
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv)
+    shard = _backend().tables[name].stream_shard
+    streams, fast = _reader(srv, name)
+    _, slow = _reader(srv, name)
+    for i in range(20):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    seen, fast = _drain(streams, fast)
+    assert seen == [f"k{i}" for i in range(20)]
+    retention = srv.middleware.retention
+    with srv.middleware.lock:
+        assert retention.trim() == 0  # the slow reader has read nothing yet
+    part, slow = _drain(streams, slow, limit=5)
+    assert part == [f"k{i}" for i in range(5)]
+    with srv.middleware.lock:
+        assert retention.trim() == 5
+    assert len(shard.items) == 15
+    rest, slow = _drain(streams, slow)
+    assert rest == [f"k{i}" for i in range(5, 20)]  # nothing the slow reader had not read was lost
+    with srv.middleware.lock:
+        retention.trim()
+    assert shard.items == []
+    ddb.put_item(TableName=name, Item={"pk": {"S": "after"}})
+    for it in (fast, slow):  # sequence numbers go on: both readers get the new record
+        assert _drain(streams, it)[0] == ["after"]
+
+
+def test_a_reader_of_trimmed_records_gets_trimmed_data_access(server_factory):
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv)
+    streams, it = _reader(srv, name)
+    for i in range(3):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+    _, latest = _drain(streams, it)
+    with srv.middleware.lock:
+        assert srv.middleware.retention.trim() == 3
+    with pytest.raises(streams.exceptions.ClientError) as info:
+        streams.get_records(ShardIterator=it)  # a used iterator, retried after its records went
+    assert info.value.response["Error"]["Code"] == "TrimmedDataAccessException"
+    assert streams.get_records(ShardIterator=latest)["Records"] == []
+
+
+def test_unread_records_go_after_24_hours_and_idle_iterators_after_15_minutes(server_factory):
+    import datetime as dt
+    import time
+
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    unread = _table(srv)  # nobody ever reads its stream: it keeps 24 h
+    for i in range(4):
+        ddb.put_item(TableName=unread, Item={"pk": {"S": f"k{i}"}})
+    shard = _backend().tables[unread].stream_shard
+    retention = srv.middleware.retention
+    with srv.middleware.lock:
+        retention.trim()
+    assert len(shard.items) == 4
+    for rec in shard.items[:3]:
+        rec.record["dynamodb"]["ApproximateCreationDateTime"] -= dt.timedelta(hours=25)
+    with srv.middleware.lock:
+        assert retention.trim() == 3
+    assert [r.record["dynamodb"]["Keys"]["pk"]["S"] for r in shard.items] == ["k3"]
+
+    held = _table(srv)
+    streams, it = _reader(srv, held)  # handed out, never used: holds the shard back ...
+    for i in range(5):
+        ddb.put_item(TableName=held, Item={"pk": {"S": f"k{i}"}})
+    with srv.middleware.lock:
+        assert retention.trim() == 0
+        # ... until it expires, 15 minutes later (as on AWS)
+        assert retention.trim(now=time.monotonic() + 16 * 60) == 5
+    iterators = next(iter(next(iter(_streams_backends().values())).values())).shard_iterators
+    assert len(iterators) == 0
+
+
+def _streams_backends():
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    return {a: dict(r.items()) for a, r in dynamodbstreams_backends.items()}
+
+
+def test_a_long_session_keeps_the_shard_and_iterators_bounded(server_factory):
+    """2,000 writes read as they come (a stream poller): the shard and the iterator table stay
+    small; without trimming the shard holds all 2,000 records."""
+    srv = server_factory(True)
+    srv.middleware.retention.interval_s = 0.0  # trim on every request (normally once a second)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv)
+    shard = _backend().tables[name].stream_shard
+    streams, it = _reader(srv, name)
+    longest, read = 0, 0
+    for i in range(2000):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+        if i % 10 == 9:
+            page = streams.get_records(ShardIterator=it)
+            it, read = page["NextShardIterator"], read + len(page["Records"])
+            longest = max(longest, len(shard.items))
+    assert read == 2000
+    assert longest <= 20, longest
+
+
+def test_a_query_reads_its_partition_not_the_table(server_factory, monkeypatch):
+    """moto sorts every item of the table for each Query; the local cloud hands it the queried
+    partition only: same answers (range conditions, order, limit, paging), cost independent of
+    the other partitions (counted as items compared, not timed)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv, range_key=True, stream=False)
+    backend = _backend()
+    for sk in range(1, 31):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "stream-a"}, "sk": {"N": str(sk)}})
+    compared = {"n": 0}
+    real_eq = DynamoType.__eq__
+
+    def eq(self, other):
+        compared["n"] += 1
+        return real_eq(self, other)
+
+    def query_all(**extra):
+        pages, start = [], None
+        while True:
+            kw = {"ExclusiveStartKey": start} if start else {}
+            page = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk > :v",
+                             ExpressionAttributeValues={":p": {"S": "stream-a"}, ":v": {"N": "10"}},
+                             Limit=7, **extra, **kw)
+            pages += [int(i["sk"]["N"]) for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return pages
+
+    monkeypatch.setattr(DynamoType, "__eq__", eq)
+    monkeypatch.setattr(DynamoType, "__hash__", DynamoType.__hash__)
+    assert query_all() == list(range(11, 31))
+    small = compared["n"]
+    monkeypatch.undo()
+    for i in range(5000):  # other partitions
+        backend.put_item(name, {"pk": {"S": f"other-{i}"}, "sk": {"N": "1"}})
+    monkeypatch.setattr(DynamoType, "__eq__", eq)
+    monkeypatch.setattr(DynamoType, "__hash__", DynamoType.__hash__)
+    compared["n"] = 0
+    assert query_all() == list(range(11, 31))
+    assert query_all(ScanIndexForward=False) == list(range(30, 10, -1))
+    monkeypatch.undo()
+    assert compared["n"] <= 2 * small + 50, (small, compared["n"])
+
+
+def test_a_query_costs_the_answer_not_the_stream(server_factory, monkeypatch):
+    """The read of a stream's tail (``version >= n``) and of its head (newest first, Limit 1) on a
+    stream of 3,000 events compares about as many keys as on one of 30: the partition's sort keys
+    are kept in order and searched (counted, not timed). Answers match a plain filter, through
+    writes, deletes and a cancelled transaction."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    srv = server_factory(True)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv, range_key=True, stream=False)
+    backend = _backend()
+
+    def tail(pk, lo, **kw):
+        page = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk >= :lo",
+                         ExpressionAttributeValues={":p": {"S": pk}, ":lo": {"N": str(lo)}}, **kw)
+        return [int(i["sk"]["N"]) for i in page["Items"]], page.get("LastEvaluatedKey")
+
+    def head(pk):
+        page = ddb.query(TableName=name, KeyConditionExpression="pk = :p",
+                         ExpressionAttributeValues={":p": {"S": pk}}, ScanIndexForward=False, Limit=1)
+        return [int(i["sk"]["N"]) for i in page["Items"]], page.get("LastEvaluatedKey")
+
+    compared = {"n": 0}
+    real_compare = DynamoType.compare
+
+    def compare(self, *args):
+        compared["n"] += 1
+        return real_compare(self, *args)
+
+    for pk, n in (("short", 30), ("long", 3000)):
+        for sk in range(1, n + 1):
+            backend.put_item(name, {"pk": {"S": pk}, "sk": {"N": str(sk)}})
+    counts = {}
+    for pk, n in (("short", 30), ("long", 3000)):
+        tail(pk, 1)  # the first query of a partition builds its index
+        monkeypatch.setattr(DynamoType, "compare", compare)
+        compared["n"] = 0
+        assert tail(pk, n - 4) == (list(range(n - 4, n + 1)), None)
+        assert head(pk)[0] == [n]
+        counts[pk] = compared["n"]
+        monkeypatch.undo()
+    assert counts["long"] <= counts["short"] + 5, counts
+    # paging, limits and writes keep answers exact
+    items, last = tail("long", 2990, Limit=4)
+    assert items == [2990, 2991, 2992, 2993] and last is not None
+    assert tail("long", 2990, Limit=4, ExclusiveStartKey=last)[0] == [2994, 2995, 2996, 2997]
+    ddb.put_item(TableName=name, Item={"pk": {"S": "long"}, "sk": {"N": "3001"}})
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "long"}, "sk": {"N": "2999"}})
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "long"}, "sk": {"N": "3002"}}}},
+            {"Delete": {"TableName": name, "Key": {"pk": {"S": "long"}, "sk": {"N": "2998"}}}},
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "long"}, "sk": {"N": "1"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    assert tail("long", 2997)[0] == [2997, 2998, 3000, 3001]
+    assert head("long")[0] == [3001]
+    between = ddb.query(TableName=name, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+                        ExpressionAttributeValues={":p": {"S": "long"}, ":a": {"N": "10"}, ":b": {"N": "12"}})
+    assert [int(i["sk"]["N"]) for i in between["Items"]] == [10, 11, 12]
+
+
+def test_sqs_remembers_a_bounded_number_of_deleted_receipts(server_factory):
+    """moto keeps every deleted receipt handle (so a repeated delete succeeds); the local cloud
+    keeps the latest 10,000: a repeated delete still succeeds, the set stops growing."""
+    from moto.sqs.models import sqs_backends
+
+    srv = server_factory(True)
+    sqs = aws_client("sqs", srv.endpoint)
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue = sqs_backends[ACCOUNT]["us-east-1"].queues[name]
+    for i in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    handles = []
+    while len(handles) < 30:
+        handles += [m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                    .get("Messages", [])]
+    for h in handles[:15]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    queue.deleted_messages.cap = 10
+    for h in handles[15:]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[-1])  # a repeated delete still succeeds
+    assert len(queue.deleted_messages) == 10

@@ -107,9 +107,61 @@ def test_warm_environments_are_reused_and_concurrency_gets_its_own(runtime, clie
 def test_errors_and_timeouts_map_like_api_gateway(runtime, client):
     assert client.json("GET", "/boom") == (500, {"message": "Internal Server Error"})
     t0 = time.time()
-    assert client.json("GET", "/slow") == (503, {"message": "Service Unavailable"})
+    status, headers, raw = client.call("GET", "/slow")
     assert time.time() - t0 < 5  # the function's 2 s timeout, not the handler's 10 s sleep
+    assert status == 503 and headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(raw)
+    assert problem["status"] == 503 and problem["title"] == "Service Unavailable"
+    assert "did not answer within its 2 s timeout" in problem["detail"]
     assert client.json("GET", "/env")[0] == 200  # a fresh environment replaces the killed one
+
+
+def test_an_environment_dying_mid_request_is_a_503_problem_then_replaced(runtime, client):
+    """Fail well: the function's process dies while serving (it SIGKILLs itself, as an
+    out-of-memory kill would): that request gets a problem+json 503 saying so, the console log
+    says what happened, and the next request is served by a new environment, no restart."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("cairn.local").addHandler(handler)
+    try:
+        status, headers, raw = client.call("GET", "/env?crash=1")
+    finally:
+        logging.getLogger("cairn.local").removeHandler(handler)
+    assert status == 503 and headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(raw)
+    assert problem["status"] == 503 and "Fixture-ApiFunction exited while serving this request" in problem["detail"]
+    assert any("exited with status -9" in r.getMessage() for r in records)
+    assert client.json("GET", "/env")[0] == 200
+
+
+def test_a_killed_environment_is_replaced_without_a_restart(runtime, client):
+    """``kill`` of a warm environment's pid (listed by /_local/status): the next request gets a
+    503 problem or is already served by a new environment, the one after is served."""
+    import os
+    import signal
+
+    def api_status() -> dict:
+        return client.json("GET", "/_local/status")[1]["functions"]["ApiFunction"]
+
+    pid = client.json("GET", "/env")[1]["pid"]
+    pids = api_status()["pids"]
+    assert pid in pids
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    status, headers, raw = client.call("GET", "/env")
+    if status == 503:
+        assert headers["Content-Type"] == "application/problem+json" and "exited" in json.loads(raw)["detail"]
+    else:
+        assert status == 200 and json.loads(raw)["pid"] not in pids
+    status, body = client.json("GET", "/env")
+    assert status == 200 and body["pid"] not in pids
+    deadline = time.time() + 10
+    while set(api_status()["pids"]) & set(pids) and time.time() < deadline:
+        time.sleep(0.1)  # the janitor drops dead idle environments from the status
+    assert not set(api_status()["pids"]) & set(pids)
 
 
 def test_response_inference_binary_and_cookies(client):
@@ -156,8 +208,15 @@ def test_cors_preflight_from_the_template(client):
 def test_swagger_ui_is_served_offline(client):
     status, headers, body = client.call("GET", "/docs")
     assert status == 200 and b"/openapi.json" in body
-    if b"swagger-ui-bundle.js" in body:
-        assert client.call("GET", "/docs/swagger-ui-bundle.js")[0] == 200
+    assert b"/docs/swagger-ui-bundle.js" in body  # Swagger UI 5 (swagger-ui-dist), not the fallback
+    status, _, script = client.call("GET", "/docs/swagger-ui-bundle.js")
+    assert status == 200 and len(script) > 500_000
+    # Swagger UI 4 cannot read OpenAPI 3.1 ("Unable to render this definition"): the bundle is 5.x
+    import json
+    from pathlib import Path
+
+    dist = Path(__file__).resolve().parents[2] / "node_modules" / "swagger-ui-dist" / "package.json"
+    assert json.loads(dist.read_text())["version"].startswith("5.")
 
 
 # -- event source mappings ----------------------------------------------------------------------
@@ -201,6 +260,12 @@ def test_poison_record_is_retried_then_sent_to_the_on_failure_destination(runtim
     assert info["streamArn"] == runtime.template.resources["EventsTable"].attributes["StreamArn"]
     assert set(info) == {"shardId", "startSequenceNumber", "endSequenceNumber", "approximateArrivalOfFirstRecord",
                          "approximateArrivalOfLastRecord", "batchSize", "streamArn"}
+    # the range is readable back from the stream's real shard: what `make redrive` does with it
+    from cairn_tools.redrive import BatchInfo, read_range
+    from local.cloud import aws_client
+
+    streams = aws_client("dynamodbstreams", runtime.outputs["Fixture"]["AwsEndpointUrl"])
+    assert read_range(streams, BatchInfo.parse(messages[0]["Body"]), ["item-"]) == {"item-p": [2]}
     # The stream moved on: the record before the poison one and the next one are processed.
     client.json("POST", "/streams/item-p/events", {"data": "after"}, token=token)
     ddb = _ddb(runtime)

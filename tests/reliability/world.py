@@ -76,6 +76,7 @@ COMPOSITION_MODULES = (
     "accounts.queries",
     "accounts.projections",
     "cairn_platform.ops",
+    "cairn_platform.public",
     "cairn_platform.snapshotter",
     "cairn_platform.publisher",
     "payments.app",

@@ -78,7 +78,8 @@ def test_overdraft_is_rejected_with_a_specific_type():
 
 
 @pytest.mark.parametrize(
-    "amount", ["0", "0.00", "-1.00", "1000000.01", "1.001", "abc", "", "NaN", "Infinity", 1.5, True, None]
+    "amount",
+    ["0", "0.00", "-1.00", "1000000.01", "1.001", "abc", "", "NaN", "Infinity", 1.5, True, None, 5, "1e1000000", " 5"],
 )
 @pytest.mark.parametrize("command", [Deposit, Withdraw])
 def test_invalid_amounts_are_rejected(command, amount):
@@ -86,7 +87,7 @@ def test_invalid_amounts_are_rejected(command, amount):
         command(amount=amount)
 
 
-@pytest.mark.parametrize("amount", ["0.01", "1000000.00", "1000000", 5])
+@pytest.mark.parametrize("amount", ["0.01", "1000000.00", "1000000", Decimal("5")])
 def test_amount_boundaries(amount):
     assert Deposit(amount=amount).amount == Decimal(str(amount)).quantize(Decimal("0.01"))
 

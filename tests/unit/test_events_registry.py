@@ -224,6 +224,8 @@ def test_envelope_to_dict_and_metadata() -> None:
         "occurred_at": "t",
         "data": {"amount": "1.5", "ref": "r", "currency": "USD"},
         "metadata": {"correlation_id": "c", "causation_id": None, "actor": "a", "command_id": None},
+        "hash": None,  # set on every envelope the store writes or reads (the chain)
+        "prev_hash": None,
     }
     assert EventMetadata.from_dict(meta.to_dict()) == meta
     assert EventMetadata.from_dict(None) == EventMetadata()

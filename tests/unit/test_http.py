@@ -29,9 +29,15 @@ from cairn.http.service import _loads
         ("[staff]", {"staff"}),
         ("[staff admin]", {"staff", "admin"}),
         ("staff", {"staff"}),
-        ('["staff","admin"]', {"staff", "admin"}),
-        ("staff,admin", {"staff", "admin"}),
         (["staff", "admin"], {"staff", "admin"}),
+        # issue 17, defect 7: commas, quotes and brackets are legal in Cognito group names
+        ("[ops,staff]", {"ops,staff"}),
+        ("ops,staff", {"ops,staff"}),
+        ('["staff","admin"]', {'"staff","admin"'}),
+        ('["staff" admin]', {'"staff"', "admin"}),
+        ("[[staff] admin]", {"[staff]", "admin"}),
+        ("[staff] [ops]", {"staff]", "[ops"}),
+        (["ops,staff"], {"ops,staff"}),
         ("[]", set()),
         ("", set()),
         (None, set()),
@@ -39,6 +45,12 @@ from cairn.http.service import _loads
 )
 def test_groups_in_every_shape(value, expected):
     assert parse_groups(value) == expected
+
+
+@pytest.mark.parametrize("groups", ["[ops,staff]", '["staff"]', "[staff,]", "[ops;staff]", "[(staff)]", "['staff']", "[Staff]"])
+def test_a_group_that_merely_contains_staff_is_not_staff(groups):
+    event = {"requestContext": {"authorizer": {"jwt": {"claims": {"sub": "u-1", "cognito:groups": groups}}}}}
+    assert not principal_of(event).is_staff
 
 
 def test_principal_from_http_api_claims():
@@ -138,3 +150,42 @@ def test_every_undecodable_body_is_a_json_error(text):
 
 def test_valid_json_decodes():
     assert _loads('{"a": [1, "2.50"]}') == {"a": [1, "2.50"]}
+
+
+# -- issue 17, defect 9: 405 without Powertools' private route tables ---------------------------
+def test_405_and_404_come_from_our_own_route_rules():
+    import json as _json
+    from pathlib import Path
+
+    from cairn.http import HttpService
+
+    service = HttpService("t405", authenticated=False)
+
+    @service.get("/things/<id>")
+    def thing(id: str) -> dict:
+        return {"id": id}
+
+    @service.post("/things/<id>/poke")
+    def poke(id: str) -> dict:
+        return {"id": id}
+
+    def call(method: str, path: str) -> dict:
+        event = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": method, "path": path}, "stage": "$default", "requestId": "r"},
+            "isBase64Encoded": False,
+        }
+        return service.handler(event)
+
+    assert call("GET", "/things/a-1")["statusCode"] == 200
+    wrong = call("DELETE", "/things/a-1")
+    assert wrong["statusCode"] == 405 and wrong["headers"]["Allow"] == "GET"
+    assert _json.loads(wrong["body"])["type"].endswith("/method-not-allowed")
+    assert call("GET", "/things/a-1/poke")["headers"]["Allow"] == "POST"
+    assert call("GET", "/things/a/b/c")["statusCode"] == 404
+    source = Path(__file__).resolve().parents[2].joinpath("layers/cairn/python/cairn/http/service.py").read_text()
+    assert "_static_routes" not in source and "_dynamic_routes" not in source and "app._" not in source

@@ -20,7 +20,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     ddb = client("dynamodb")
     config = ddb.meta.config
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert (config.connect_timeout, config.read_timeout, config.tcp_keepalive) == (2, 5, True)
+    assert (config.connect_timeout, config.read_timeout, config.tcp_keepalive) == (1, 3, True)
     assert config.account_id_endpoint_mode != "disabled"  # botocore default in AWS
     assert ddb.meta.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
     assert ddb.meta.region_name == "us-east-1"

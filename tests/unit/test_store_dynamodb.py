@@ -4,6 +4,7 @@ stream-record decoding, SDK retries after a landed write, pagination by size, sc
 from __future__ import annotations
 
 import json
+import re
 import time
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.stub import Stubber
 
 from cairn.events import EventMetadata, NewEvent, SchemaVersionError, UnknownEventTypeError
-from cairn.store import ConcurrencyError, CorruptEventError, EventStoreError
+from cairn.store import ConcurrencyError, CorruptEventError, EventStoreError, TransactionConflictError
 from cairn.store.dynamodb import DynamoDBEventStore, envelope_from_item
 from tests.contract.ledger import Deposited, LedgerOpened, Noted, build_registry
 
@@ -54,12 +55,28 @@ def test_several_events_or_a_key_are_one_transaction(store: DynamoDBEventStore, 
 
 
 def test_conflict_costs_one_extra_query(store: DynamoDBEventStore, call_log: Any) -> None:
+    store.append(STREAM, [deposit("a")], 0)
+    other = DynamoDBEventStore(store.registry, store.client, store.events_table, store.idempotency_table)
+    other.append(STREAM, [deposit("b")], 1)  # another instance wrote version 2
+    call_log.attach(store.client)
+    with pytest.raises(ConcurrencyError) as info:
+        store.append(STREAM, [deposit("c")], 1)  # this instance still knows version 1 as the head
+    assert info.value.current_version == 2
+    assert call_log.calls == ["PutItem", "Query"]
+
+
+def test_a_head_this_instance_never_saw_is_read_first(store: DynamoDBEventStore, call_log: Any) -> None:
     store.append(STREAM, [deposit("a"), deposit("b")], 0)
     call_log.attach(store.client)
     with pytest.raises(ConcurrencyError) as info:
-        store.append(STREAM, [deposit("c")], 1)
+        store.append(STREAM, [deposit("c")], 1)  # known head is 2: the claim is checked, nothing written
     assert info.value.current_version == 2
-    assert call_log.calls == ["PutItem", "Query"]
+    assert call_log.calls == ["Query"]
+    cold = DynamoDBEventStore(store.registry, store.client, store.events_table, store.idempotency_table)
+    call_log.calls.clear()
+    cold.append(STREAM, [deposit("c")], 2)  # a cold instance reads the head (hash) once
+    cold.append(STREAM, [deposit("d")], 3)  # then chains from what it wrote: one PutItem
+    assert call_log.calls == ["Query", "PutItem", "PutItem"]
 
 
 def test_repeat_is_answered_from_the_cancellation_reason(store: DynamoDBEventStore, call_log: Any) -> None:
@@ -84,7 +101,10 @@ def test_event_item_is_compact(store: DynamoDBEventStore) -> None:
         "occurred_at": {"S": "2026-01-02T03:04:05.678Z"},
         "data": {"S": '{"amount":"1.50","ref":"a","currency":"USD"}'},
         "metadata": {"S": '{"correlation_id":"c-1","actor":"ann"}'},  # nulls are left out
+        "hash": {"S": item["hash"]["S"]},
+        "prev_hash": {"S": "0" * 64},  # version 1 chains to the genesis value
     }
+    assert re.fullmatch(r"[0-9a-f]{64}", item["hash"]["S"])
 
 
 def test_marker_item(store: DynamoDBEventStore) -> None:
@@ -238,11 +258,21 @@ def _cancelled(store: DynamoDBEventStore, codes: list[str], current: int) -> Stu
     return stubber
 
 
-def test_transaction_conflict_is_a_concurrency_error(store: DynamoDBEventStore) -> None:
+def test_transaction_conflict_on_an_unmoved_stream_is_transient_not_a_version_mismatch(store: DynamoDBEventStore) -> None:
+    """Issue 17, defect 5: it used to be ConcurrencyError "at version 4, expected 4" (a 412)."""
+    store._learn(STREAM, 4, "a" * 64, "2026-01-01T00:00:00.000Z")  # a warm instance: head known
     with _cancelled(store, ["TransactionConflict", "None"], current=4):
+        with pytest.raises(TransactionConflictError) as info:
+            store.append(STREAM, [deposit("a"), deposit("b")], 4)
+    assert not isinstance(info.value, ConcurrencyError) and info.value.version == 4
+
+
+def test_transaction_conflict_on_a_moved_stream_is_a_concurrency_error(store: DynamoDBEventStore) -> None:
+    store._learn(STREAM, 4, "a" * 64, "2026-01-01T00:00:00.000Z")  # a warm instance: head known
+    with _cancelled(store, ["TransactionConflict", "None"], current=5):
         with pytest.raises(ConcurrencyError) as info:
             store.append(STREAM, [deposit("a"), deposit("b")], 4)
-    assert info.value.current_version == 4
+    assert info.value.current_version == 5
 
 
 def test_other_cancellations_are_store_errors(store: DynamoDBEventStore) -> None:

@@ -71,7 +71,8 @@ def test_fold_queries_only_what_it_decodes(store: DynamoDBEventStore) -> None:
     assert requests and all(r["ConsistentRead"] for r in requests)
     for request in requests:
         projected = {request["ExpressionAttributeNames"].get(a.strip(), a.strip()) for a in request["ProjectionExpression"].split(",")}
-        assert projected == {"version", "type", "schema_version", "data"}
+        # hash and occurred_at: the last item read is the head the next append chains to
+        assert projected == {"version", "type", "schema_version", "data", "hash", "occurred_at"}
 
 
 @pytest.mark.parametrize("version", [1, _FOLD_CHUNK, _FOLD_CHUNK + 1, EVENTS])

@@ -42,6 +42,8 @@ def test_item_attributes_are_the_dynamodb_layout() -> None:
         "occurred_at",
         "data",
         "metadata",
+        "hash",
+        "prev_hash",
     )
 
 

@@ -258,14 +258,3 @@ def test_inventory_route_errors(store, lambda_context, sub, groups, path, status
     assert response["statusCode"] == status
     assert response["headers"]["Content-Type"] == "application/problem+json"
     assert json.loads(response["body"])["status"] == status
-
-
-def test_the_consumer_runs_with_tracing_switched_on(store, lambda_context, load_event, monkeypatch):
-    """The lazily built X-Ray tracer wraps each record in a subsegment (no daemon needed here)."""
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
-    monkeypatch.setattr(inventory.handler.consumer, "_tracer", None)
-    assert inventory.handler.handler(sqs_event(order_events(load_event)["created"]), lambda_context) == {
-        "batchItemFailures": []
-    }
-    assert inventory.handler.consumer._tracer is not None
-    assert level(store) == 2

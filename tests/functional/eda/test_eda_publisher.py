@@ -235,12 +235,3 @@ def test_republish_a_stream_the_event_source_gave_up_on(cloud, orders_runtime, l
     details = [b["detail"] for b in cloud.bodies("notifications")]
     assert sorted(d["sequence"] for d in details) == [2, 3, 4]
     assert publisher_module.publisher().republish(order_id, from_version=5) == 0
-
-
-def test_the_publisher_runs_with_tracing_switched_on(cloud, orders_runtime, lambda_context, monkeypatch):
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
-    monkeypatch.setattr(publisher_module, "_tracer", None)
-    lifecycle(orders_runtime)
-    assert publish(cloud, lambda_context) == {"batchItemFailures": []}
-    assert publisher_module._tracer is not None
-    assert len(cloud.bodies("notifications")) == 4

@@ -17,6 +17,8 @@ from projection_support import (
     version_of,
 )
 
+from cairn.events import NewEvent
+
 
 @pytest.fixture
 def snapshotter(harness, snapshot_bucket, monkeypatch) -> Any:
@@ -113,3 +115,64 @@ def test_transient_failure_is_retried_and_corrupt_stream_skipped(harness, snapsh
     assert list(failures) == [lowest["dynamodb"]["SequenceNumber"]]
     assert taken == len(due) - 2
     assert snapshot_of(corrupt)[0] is None
+
+
+def test_scheduled_sweep_snapshots_only_streams_that_grew(harness, snapshotter):
+    rng = random.Random(31)
+    order_ids = seed_orders(harness, rng, 6)
+    heads = {o: harness.orders_store.current_version(o) for o in order_ids}
+    grown = next(o for o in order_ids if next_event(harness, o) is not None)
+    fresh = next(o for o in order_ids if o != grown)
+    untouched = [o for o in order_ids if o not in (grown, fresh)]
+    assert snapshotter.snapshot_now(fresh) == heads[fresh]
+    snapshotter.snapshot_now(grown)
+    harness.orders_store.append(grown, [NewEvent(next_event(harness, grown))], heads[grown])
+    assert snapshotter.stream_heads(harness.dynamodb, harness.events_table, ["order"])[grown] == heads[grown] + 1
+
+    counts = snapshotter.scheduled_handler({"source": "aws.events"}, FakeContext(function_name="ScheduledSnapshots"))
+    assert counts == {"taken": 1 + len(untouched), "current": 1, "failed": 0, "left": 0}
+    for stream_id in order_ids:
+        snapshot, _, _ = snapshot_of(stream_id)
+        assert snapshot.version == harness.orders_store.current_version(stream_id)
+    again = snapshotter.scheduled_handler({}, FakeContext(function_name="ScheduledSnapshots"))
+    assert again["taken"] == 0 and again["current"] == len(order_ids)
+
+
+def test_sweep_stops_before_the_time_is_up(harness, snapshotter):
+    order_ids = seed_orders(harness, random.Random(32), 3)
+    heads = snapshotter.stream_heads(harness.dynamodb, harness.events_table, ["order"])
+    budget = iter([100.0, 100.0, 1.0])
+    counts = snapshotter.snapshot_grown(heads, snapshotter._runtime, time_left=lambda: next(budget))
+    assert counts["taken"] == 2 and counts["left"] == 1 and len(order_ids) == 3
+
+
+def test_snapshot_now_refuses_unknown_streams(harness, snapshotter):
+    with pytest.raises(snapshotter.UnknownStreamError):
+        snapshotter.snapshot_now("widget-1")
+    with pytest.raises(snapshotter.UnknownStreamError):
+        snapshotter.snapshot_now("order-does-not-exist")
+
+
+def next_event(harness: Any, stream_id: str) -> Any:
+    """The payload of an event the order accepts next (None when final)."""
+    from projection_support import next_order_event
+
+    return next_order_event(harness.orders_store, stream_id)
+
+
+def test_snapshot_cli(harness, snapshotter, snapshot_bucket, capsys):
+    import json
+
+    from cairn_tools.__main__ import main
+
+    order_ids = seed_orders(harness, random.Random(33), 2)
+    assert main(["snapshot", order_ids[0], "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["snapshots"]
+    assert row == {"stream_id": order_ids[0], "version": harness.orders_store.current_version(order_ids[0]), "error": None}
+    assert main(["snapshot", "widget-9"]) == 1
+    assert "widget-9" in capsys.readouterr().out
+    assert main(["snapshot", "--grown", "--json"]) == 0
+    captured = capsys.readouterr()
+    [sweep] = json.loads(captured.out)["sweeps"]
+    assert sweep["taken"] == 1 and sweep["current"] == 1
+    assert "snapshot --grown [" in captured.err and "2/2 streams" in captured.err

@@ -56,6 +56,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "updated_at": "2026-11-27T14:02:31.007Z",
             "tracking": "1Z999AA10123456784",
             "refund": None,
+            "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-25T23:59:58.120Z"},
                 {"type": "PaymentProcessed", "version": 2, "occurred_at": "2026-11-26T00:00:01.450Z"},
@@ -75,6 +76,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "updated_at": "2026-11-26T11:30:00.000Z",
             "tracking": None,
             "refund": None,
+            "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-26T10:00:00.000Z"},
                 {"type": "PaymentProcessed", "version": 2, "occurred_at": "2026-11-26T10:05:00.000Z"},
@@ -189,7 +191,9 @@ def emitted_metrics(stdout: str) -> dict[str, float]:
             continue
         document = json.loads(line)
         for directive in document["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "Cairn" and directive["Dimensions"] == [["service"]]
+            lag = {m["Name"] for m in directive["Metrics"]} == {"LagSeconds", "EventsBehind"}
+            dimensions = [["consumer", "service"]] if lag else [["service"]]  # lag: per consumer
+            assert directive["Namespace"] == "Cairn" and directive["Dimensions"] == dimensions
             for metric in directive["Metrics"]:
                 values = document[metric["Name"]]
                 totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values if isinstance(values, list) else [values])
@@ -204,9 +208,11 @@ def test_metrics_count_applied_duplicates_gaps_and_parks(harness, capsys):
     delivered = [r for r in records if r["dynamodb"]["Keys"]["version"]["N"] != "1"] + [records[-1]]
     assert harness.orders(delivered) == {"batchItemFailures": []}
     first = emitted_metrics(capsys.readouterr().out)
+    # the file's records are old: the batch arrived that late, and left nothing behind
+    assert first.pop("LagSeconds") > 3600 and first.pop("EventsBehind") == 0
     # 7 events x 3 projections; 2 repaired per projection; the repeated record is a duplicate in each
     assert first == {"EventsApplied": 21, "DuplicatesSkipped": 3, "GapsRepaired": 2, "StreamsParked": 0}
     assert harness.orders(records) == {"batchItemFailures": []}
-    assert emitted_metrics(capsys.readouterr().out) == {
-        "EventsApplied": 0, "DuplicatesSkipped": 21, "GapsRepaired": 0, "StreamsParked": 0
-    }
+    second = emitted_metrics(capsys.readouterr().out)
+    assert second.pop("EventsBehind") == 0 and second.pop("LagSeconds") > 0
+    assert second == {"EventsApplied": 0, "DuplicatesSkipped": 21, "GapsRepaired": 0, "StreamsParked": 0}

@@ -45,7 +45,7 @@ def runtime_from_env(
 
     Imports the AWS adapters here, not at module import, so handler cold starts stay cheap.
     """
-    from cairn.aws import client
+    from cairn.aws import SNAPSHOT_READ_CONFIG, LazyClient, client
     from cairn.store.dynamodb import DynamoDBEventStore
 
     store = DynamoDBEventStore(
@@ -59,6 +59,9 @@ def runtime_from_env(
     if bucket:
         from cairn.snapshots.s3 import S3SnapshotStore
 
-        snapshot_store = S3SnapshotStore(client("s3"), bucket)
+        # reads on the command path (fast budget); the writer only in the snapshotter, made on use
+        snapshot_store = S3SnapshotStore(
+            LazyClient("s3"), bucket, read_client=client("s3", config=SNAPSHOT_READ_CONFIG)
+        )
     size = int(os.environ.get("STATE_CACHE_SIZE", str(cache_size)))
     return CommandRuntime(store, decider, snapshot_store, StateCache(maxsize=size))

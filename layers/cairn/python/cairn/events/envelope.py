@@ -7,6 +7,7 @@ Plain slotted dataclasses rather than pydantic models: envelopes are built for e
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,21 +23,39 @@ def utc_now_iso() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def normalize_timestamp(value: str | datetime) -> str:
-    """Any ISO 8601 instant -> the stored form (``...HH:MM:SS.mmmZ``), so strings compare as times.
+# RFC 3339 / ISO 8601 extended form, ASCII digits only (``re``'s \d would take any script's
+# digits): date, optional time with optional fraction, optional ``Z`` or numeric offset
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 
-    Naive datetimes are taken as UTC. Sub-millisecond digits are truncated, which keeps
-    ``event.occurred_at <= normalize_timestamp(t)`` true for an event stored at ``t``.
+_MICROS = re.compile(r"(\.[0-9]{6})[0-9]+")
+
+
+def normalize_timestamp(value: str | datetime) -> str:
+    """Any ISO 8601 instant -> the stored form (``YYYY-MM-DDTHH:MM:SS.mmmZ``), so strings compare as times.
+
+    Total over strings: the form above or ``ValueError`` (also for years that do not exist in
+    UTC). Naive values are taken as UTC. The year is always 4 digits (``strftime("%Y")`` gives
+    ``"999"`` for 999, which sorts after ``"2026"``). Sub-millisecond digits are truncated,
+    which keeps ``event.occurred_at <= normalize_timestamp(t)`` true for an event stored at ``t``.
     """
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        value = datetime.fromisoformat(text)
+        if len(value) > 40 or not _INSTANT.fullmatch(value):
+            raise ValueError(f"not an ISO 8601 instant: {value[:40]!r}")
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        value = datetime.fromisoformat(_MICROS.sub(r"\1", text))  # fromisoformat takes 6 fraction digits
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("instant out of range") from None
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def new_event_id() -> str:
@@ -103,6 +122,8 @@ class EventEnvelope:
     occurred_at: str
     data: BaseModel
     metadata: EventMetadata
+    hash: str | None = None  # hex SHA-256 of the canonical content + prev_hash (cairn.integrity)
+    prev_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the shape of the HTTP audit trail)."""
@@ -115,4 +136,6 @@ class EventEnvelope:
             "occurred_at": self.occurred_at,
             "data": self.data.model_dump(mode="json"),
             "metadata": self.metadata.to_dict(),
+            "hash": self.hash,
+            "prev_hash": self.prev_hash,
         }

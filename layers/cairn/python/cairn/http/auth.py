@@ -1,19 +1,22 @@
-"""Who is calling: the JWT claims API Gateway's authorizer already verified.
+r"""Who is calling: the JWT claims API Gateway's authorizer already verified.
 
 The HTTP API JWT authorizer puts the token's claims in ``requestContext.authorizer.jwt.claims``
-as strings: a list claim such as ``cognito:groups`` arrives as ``"[staff admin]"`` (or
-``"staff"`` for one group). The local runtime passes the same shape; a real list is accepted too.
+as strings: a list claim such as ``cognito:groups`` arrives as ``"[staff admin]"`` — one pair of
+brackets around the names, separated by single spaces. The local runtime passes the same shape;
+a real list (a direct invocation) is accepted too.
+
+Parsing is exact, never lenient: Cognito group names are ``[\p{L}\p{M}\p{S}\p{N}\p{P}]+`` (no
+whitespace, but commas, quotes and brackets are legal), so whitespace is the only separator.
+A group named ``ops,staff`` or ``"staff"`` is that group, never ``staff``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 STAFF_GROUP = "staff"
-_GROUP_SPLIT = re.compile(r"[\s,]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +30,19 @@ class Principal:
 
 
 def parse_groups(value: Any) -> frozenset[str]:
-    """``"[staff admin]"``, ``"staff"``, ``'["staff","admin"]'``, ``"staff,admin"`` or a list -> set."""
+    """``"[staff admin]"`` (API Gateway's rendering of a list claim) or a list -> the set of names.
+
+    A string without the outer brackets is a single-valued claim: one name, as it is.
+    """
     if value is None:
         return frozenset()
     if isinstance(value, list | tuple | set | frozenset):
-        items = [str(v) for v in value]
-    else:
-        text = str(value).strip()
-        if text.startswith("[") and text.endswith("]"):
-            text = text[1:-1]
-        items = _GROUP_SPLIT.split(text)
-    return frozenset(g for g in (item.strip().strip("\"'") for item in items) if g)
+        return frozenset(v for v in value if isinstance(v, str) and v)
+    if not isinstance(value, str):
+        return frozenset()
+    if value.startswith("[") and value.endswith("]"):
+        return frozenset(value[1:-1].split())
+    return frozenset({value}) if value else frozenset()
 
 
 def claims_of(event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -19,6 +19,12 @@ from cairn.store.base import fingerprint_of
 IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]{1,18}"?)\s*$'
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+# no control, format (bidi, zero-width) or line-separator characters: kernel.money's PLAIN_TEXT_PATTERN
+PLAIN_TEXT_PATTERN = (
+    r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E"
+    r"\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD"
+    r"\U00013430-\U00013438\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]*$"
+)
 
 IfMatch = Annotated[
     str | None,
@@ -34,6 +40,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=128,
+        pattern=PLAIN_TEXT_PATTERN,
         description="A repeat with the same key and body returns the first answer and appends nothing",
     ),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +38,24 @@ class EventRecord(_Open):
 class EventPage(BaseModel):
     events: list[EventRecord]
     next_after: int | None
+
+
+class IntactStream(_Open):
+    stream_id: str
+    version: int
+    head_hash: str
+    intact: Literal[True]
+
+
+class BrokenStream(_Open):
+    stream_id: str
+    intact: Literal[False]
+    first_bad_version: int
+    problem: str
+
+
+# API.md "Integrity": intact → version + head_hash; broken → first_bad_version + problem (still 200)
+VerificationResult = IntactStream | BrokenStream
 
 
 def json_response(body: Any, *, version: int | None = None, source: str | None = None) -> Response:
@@ -101,11 +119,16 @@ def version_not_reached(entity: str, current: int, wanted: int) -> ProblemError:
 __all__ = [
     "EventMetadataOut",
     "EventPage",
+    "BrokenStream",
     "EventRecord",
+    "IntactStream",
+    "VerificationResult",
     "event_page",
     "instant",
     "json_response",
     "one_of_version_or_at",
+    "seen_elsewhere",
+    "verification",
     "version_not_reached",
 ]
 
@@ -143,7 +166,12 @@ def state_as_of(
     at: str | None,
     visible: Callable[[Any], bool],
 ) -> tuple[int, Any, str | None]:
-    """Time travel: (version reached, state, last occurred_at) as of exactly one of version or at."""
+    """Time travel: (version reached, state, last occurred_at) as of exactly one of version or at.
+
+    Every 404 is the same problem with the same detail — no such entity, another user's, not
+    yet created at that instant, no such version — so the answer never tells a caller whether
+    someone else's entity exists (or since when).
+    """
     from cairn.commands import StreamNotFoundError
 
     at = instant(at)
@@ -151,7 +179,85 @@ def state_as_of(
     try:
         reached, state, last_at = runtime.state_at(stream_id, up_to_version=version, up_to_time=at)
     except StreamNotFoundError:
-        raise not_found(f"{entity} did not exist then") from None
+        raise not_found(f"{entity} not found") from None
     if not visible(state) or (version is not None and reached < version):
-        raise not_found(f"{entity} has no version {version}" if version is not None else f"{entity} not found")
+        raise not_found(f"{entity} not found")
     return reached, state, last_at
+
+
+def verification(
+    entity: str,
+    store: EventStore,
+    stream_id: str,
+    *,
+    owner_of_first: Callable[[Any], str | None],
+    visible: Callable[[str | None], bool],
+    elsewhere: Callable[[], tuple[str | None, list[tuple[int, str | None]]]],
+) -> Response:
+    """``GET …/verification``: the chain recomputed from version 1, against what was seen elsewhere.
+
+    ``elsewhere()`` -> (owner known to the read model, [(version, hash or None)] seen by
+    projections and snapshots). The owner comes from the stored first event, or from the read
+    model when that event is gone or unreadable; nobody sees a stream whose owner is unknown but
+    staff. A tampered or missing item is never an error: the answer is the verification (200)."""
+    from cairn.integrity import verify_items
+
+    items = list(store.raw_items(stream_id))
+    owner_known, seen = elsewhere()
+    owner = owner_known
+    if items:
+        try:
+            first = store.registry.decode(
+                str(_attr(items[0], "type")), int(_attr(items[0], "schema_version")), str(_attr(items[0], "data"))
+            )
+            if int(_attr(items[0], "version")) == 1:
+                owner = owner_of_first(first) or owner
+        except Exception:  # a damaged first event: the read model still knows the owner
+            pass
+    if not items and not seen:
+        raise not_found(f"{entity} not found")
+    if not visible(owner):
+        raise not_found(f"{entity} not found")
+    expected_head = max((v for v, _ in seen), default=None)
+    witnesses = {v: h for v, h in seen if h}
+    result = verify_items(stream_id, items, expected_head=expected_head, witnesses=witnesses)
+    return json_response(result.to_dict())
+
+
+def _attr(item: Any, name: str) -> Any:
+    value = item[name]
+    if isinstance(value, dict):
+        return value.get("S", value.get("N"))
+    return value
+
+
+def seen_elsewhere(
+    stream_id: str, read_view: Callable[[], dict[str, Any] | None], owner_field: str, runtime: Any
+) -> tuple[str | None, list[tuple[int, str | None]]]:
+    """(owner, [(version, hash)]) of a stream as the read model and the snapshot saw it.
+
+    Each witness is best effort: an unreadable view or snapshot is simply not a witness."""
+    import logging
+
+    owner: str | None = None
+    seen: list[tuple[int, str | None]] = []
+    try:
+        view = read_view()
+    except Exception:
+        logging.getLogger(__name__).warning("read model unavailable for %s", stream_id, exc_info=True)
+        view = None
+    if view:
+        owner = view.get(owner_field)
+        try:
+            seen.append((int(view["version"]), None))
+        except (KeyError, TypeError, ValueError):
+            pass
+    snapshots = getattr(runtime, "snapshots", None)
+    if snapshots is not None:
+        try:
+            snapshot = snapshots.get(stream_id, runtime.decider.state_schema_version)
+        except Exception:
+            snapshot = None
+        if snapshot is not None and snapshot.version > 0:
+            seen.append((snapshot.version, snapshot.hash or None))
+    return owner, seen

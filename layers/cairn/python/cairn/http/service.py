@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -25,40 +26,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
-from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
+from cairn.deadline import deadline_of
 from cairn.http import problems
 from cairn.http.auth import Principal, principal_of
 from cairn.http.headers import correlation_id as correlation_id_of
 from cairn.http.problems import ProblemError
+from cairn.logs import structured
+from cairn.retry import is_transient
 
 MAX_BODY_BYTES = 64 * 1024
-
-# AWS error codes (ClientError) and botocore exception names that mean "busy, try again"
-TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "SlowDown",
-        "RequestThrottled",
-        "TransactionInProgressException",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-TRANSIENT_EXCEPTIONS = frozenset(
-    {
-        "EndpointConnectionError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-        "ConnectionClosedError",
-        "RetriesExhaustedError",  # cairn.commands: writers kept winning the race
-        "EventStoreError",  # cairn.store: a transaction cancelled for a transient reason
-    }
-)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -105,30 +82,9 @@ def _loads(text: str | bytes | bytearray) -> Any:
 
 
 def transient_failure(exc: BaseException) -> bool:
-    """An AWS throttle, a lost connection or an exhausted retry budget: 503 + Retry-After."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & TRANSIENT_EXCEPTIONS and not names & {"EventTooLargeError", "TooManyEventsError", "CorruptEventError"}:
-        return True
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = (response.get("Error") or {}).get("Code", "")
-        if code in TRANSIENT_CODES:
-            return True
-        if code == "TransactionCanceledException":
-            reasons = [r.get("Code") for r in response.get("CancellationReasons") or []]
-            return any(r in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons)
-    return False
-
-
-def tracing_enabled() -> bool:
-    """Powertools' own rule: off when disabled by env, outside Lambda, or under SAM local.
-
-    Checked before building a Tracer because the Tracer imports the X-Ray SDK (~100 ms), which a
-    process that will not trace should not pay for.
-    """
-    if resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-        return False
-    return bool(os.getenv("AWS_LAMBDA_FUNCTION_NAME")) and not os.getenv("AWS_SAM_LOCAL")
+    """An AWS throttle, a lost connection or an exhausted retry budget: 503 + Retry-After
+    (``cairn.retry.is_transient``, the same rule the projection engine retries by)."""
+    return is_transient(exc)
 
 
 class HttpService:
@@ -139,19 +95,15 @@ class HttpService:
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or name
         self.authenticated = authenticated
         self.max_body_bytes = max_body_bytes
-        self.logger = Logger(service=self.service)
+        self.logger = structured(Logger(service=self.service))  # library loggers too (cairn.logs)
         self.metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Cairn", service=self.service)
-        self.tracer: Any = None
-        if tracing_enabled():
-            from aws_lambda_powertools import Tracer
-
-            self.tracer = Tracer(service=self.service)
         self.app = APIGatewayHttpResolver(
             enable_validation=True,
             response_validation_error_http_code=500,
             json_body_deserializer=_loads,
         )
         self.staff_routes: set[tuple[str, str]] = set()
+        self.rules: list[tuple[str, re.Pattern[str]]] = []  # (method, path regex) of every route, for 405
         self._cold = True
         self._install_error_handlers()
 
@@ -168,6 +120,7 @@ class HttpService:
         responses: dict[int, Any] = {**success, **common, **kwargs.pop("responses", {})}
         for status, description in (problems or {}).items():
             responses[status] = _unauthorized_response(description) if status == 401 else _problem_response(description)
+        self.rules.append((method.upper(), _rule_regex(rule)))
         if staff:
             self.staff_routes.add((method.upper(), rule))
             kwargs["middlewares"] = [self._staff_only, *kwargs.get("middlewares", [])]
@@ -224,11 +177,8 @@ class HttpService:
 
     # -- the Lambda entry point ---------------------------------------------------------------------
     def handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        if self.tracer is None:
-            return self._handle(event, context)
-        with self.tracer.provider.in_subsegment("## handler") as subsegment:
-            subsegment.put_annotation("ColdStart", self._cold)
-            subsegment.put_annotation("Service", self.service)
+        # every AWS call below is budgeted to finish before Lambda would kill the invocation
+        with deadline_of(context):
             return self._handle(event, context)
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -340,8 +290,8 @@ class HttpService:
         @app.not_found
         def _not_found(exc: RouteNotFoundError) -> Response:
             method = app.current_event.http_method.upper()
-            path = app._remove_prefix(app.current_event.path)
-            allowed = sorted({r.method for r in self._routes() if r.rule.match(path)})
+            path = app.current_event.path
+            allowed = sorted({m for m, regex in self.rules if regex.fullmatch(path)})
             if allowed:
                 return self.problem(
                     ProblemError(
@@ -366,10 +316,6 @@ class HttpService:
             self.logger.exception("unexpected error")
             return self.problem(problems.internal_error())
 
-    def _routes(self) -> Iterable[Any]:
-        # the resolver's registered routes, to tell 405 (path known, other method) from 404
-        return [*getattr(self.app, "_static_routes", ()), *getattr(self.app, "_dynamic_routes", ())]
-
     # -- metrics ------------------------------------------------------------------------------
     def count(self, name: str, value: float = 1) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -390,6 +336,17 @@ class HttpService:
             security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         )
         return json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+
+
+# Powertools' own character class for a ``<name>`` path segment (its route syntax, documented);
+# the rules are kept here rather than read from the resolver's private route tables.
+_SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
+
+
+def _rule_regex(rule: str) -> re.Pattern[str]:
+    """``/orders/<id>/payment`` -> a regex matching the paths the resolver routes to that rule."""
+    parts = re.split(r"(<\w+>)", rule)
+    return re.compile("".join(_SEGMENT if re.fullmatch(r"<\w+>", p) else re.escape(p) for p in parts))
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -413,4 +370,4 @@ def _public_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": [p for p in e.get("loc", ())], "msg": str(e.get("msg") or e.get("type") or "invalid")} for e in errors]
 
 
-__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "tracing_enabled", "transient_failure"]
+__all__ = ["MAX_BODY_BYTES", "PROBLEM_SCHEMA", "HttpService", "transient_failure"]

@@ -51,6 +51,8 @@ class BatchReport:
     streams_parked: int = 0
     parked_skipped: int = 0
     failed_streams: dict[str, str] = field(default_factory=dict)
+    events_behind: int = 0  # records of the batch not applied at the end (any projection)
+    lag_seconds: float = 0.0  # age of the batch's oldest record when it arrived
     outcomes: dict[str, dict[str, StreamOutcome]] = field(default_factory=dict)  # projection -> stream
 
     def add(self, projection: str, outcomes: Mapping[str, StreamOutcome]) -> None:
@@ -133,14 +135,19 @@ class StreamConsumer:
     def process(self, records: Sequence[Mapping[str, Any]]) -> tuple[BatchReport, dict[str, StreamFailedError]]:
         """Run every projection over the batch; returns the report and the records to report failed
         (by sequence number)."""
-        report = BatchReport(records=len(records))
+        from cairn.projections.lag import batch_lag_seconds
+
+        report = BatchReport(records=len(records), lag_seconds=batch_lag_seconds(records))
         batches, positions = group_records(records, self._decode)
         failed_at: dict[str, tuple[int, str]] = {}
         # all projections together: one read of every checkpoint, shared transactions
         jobs = [(engine, self._generations(engine).live()) for engine in self.engines]
         for engine, outcomes in zip(self.engines, process_together(jobs, batches), strict=True):
             report.add(engine.name, outcomes)
+            behind = sum(o.parked_skipped for o in outcomes.values())
             for stream_id, outcome in outcomes.items():
+                if outcome.failed_version is not None:
+                    behind += sum(1 for p in positions.get(stream_id, ()) if p.version >= outcome.failed_version)
                 if outcome.ok:
                     continue
                 assert outcome.failed_version is not None
@@ -149,7 +156,15 @@ class StreamConsumer:
                 if current is None or outcome.failed_version < current[0]:
                     failed_at[stream_id] = (outcome.failed_version, message)
                 log = logger.info if outcome.transient else logger.warning
-                log("%s failed at %s@%d: %s", engine.name, stream_id, outcome.failed_version, message)
+                failed_event = batches[stream_id].events.get(outcome.failed_version) if stream_id in batches else None
+                log(
+                    "%s failed at %s@%d: %s", engine.name, stream_id, outcome.failed_version, message,
+                    extra={
+                        "stream_id": stream_id, "projection": engine.name, "version": outcome.failed_version,
+                        "correlation_id": getattr(getattr(failed_event, "metadata", None), "correlation_id", None),
+                    },
+                )
+            report.events_behind = max(report.events_behind, behind)
         failures: dict[str, StreamFailedError] = {}
         for stream_id, (version, message) in failed_at.items():
             record = lowest_failed_record(positions[stream_id], version)
@@ -157,22 +172,31 @@ class StreamConsumer:
             report.failed_streams[stream_id] = message
         return report, failures
 
-    def handle(self, event: Mapping[str, Any], context: Any = None, metrics: Any = None) -> dict[str, Any]:
-        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``."""
+    def handle(
+        self, event: Mapping[str, Any], context: Any = None, metrics: Any = None, consumer: str | None = None
+    ) -> dict[str, Any]:
+        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``. ``consumer`` names the
+        function in the lag metrics (``CAIRN_CONSUMER`` wins)."""
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+        from cairn.projections.lag import emit_lag
 
         records = event.get("Records") or []
         report, failures = self.process(records)
         if metrics is not None:
             emit_metrics(metrics, report)
+            emit_lag(consumer or "projections", report.lag_seconds, report.events_behind)
         logger.info(
-            "batch: %d records, %d applied, %d duplicates, %d gaps repaired, %d parked, %d failed streams",
+            "batch: %d records, %d applied, %d duplicates, %d gaps repaired, %d parked, %d failed streams, "
+            "%d events behind, lag %.1f s",
             report.records,
             report.events_applied,
             report.duplicates_skipped,
             report.gaps_repaired,
             report.streams_parked,
             len(report.failed_streams),
+            report.events_behind,
+            report.lag_seconds,
         )
 
         def record_handler(record: Any) -> None:

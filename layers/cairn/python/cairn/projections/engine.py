@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,13 @@ from cairn.projections.layout import (
     stats_key,
 )
 from cairn.projections.parking import ParkedStream, Parking
+from cairn.retry import (
+    TRANSIENT_CANCELLATION_REASONS,
+    cancellation_reasons,
+    error_code,
+    full_jitter,
+    is_transient,
+)
 
 __all__ = [
     "Checkpoint",
@@ -62,25 +68,6 @@ logger = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 _RESERVED_PKS = ("s#", "stats#")
-
-_TRANSIENT_CODES = {
-    # DynamoDB
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-    "TransactionConflictException",
-    # S3 (snapshots), SQS (parking messages)
-    "SlowDown",
-    "RequestTimeout",
-    "InternalError",
-    "RequestThrottled",
-    "Throttling",
-}
-_TRANSIENT_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError"}
-
 
 # -- data ------------------------------------------------------------------------------------
 @dataclass(slots=True)
@@ -177,41 +164,6 @@ class _ConflictError(Exception):
 
 class _TooLargeError(Exception):
     """More items or bytes than one transaction holds: split the events."""
-
-
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
-    return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying as is: throttling, service errors, network trouble (also when wrapped, as
-    adapters re-raise AWS errors as their own with the original as ``__cause__``)."""
-    depth = 0
-    current: BaseException | None = exc
-    while current is not None and depth < 5:
-        if _transient_one(current):
-            return True
-        current, depth = current.__cause__, depth + 1
-    return False
-
-
-def _transient_one(exc: BaseException) -> bool:
-    if isinstance(exc, TransientProjectionError):
-        return True
-    code = _error_code(exc)
-    if code is not None:
-        return code in _TRANSIENT_CODES
-    try:
-        from botocore import exceptions as bce
-    except ImportError:  # pragma: no cover - botocore is always there on Lambda
-        return False
-    return isinstance(
-        exc,
-        bce.EndpointConnectionError | bce.ConnectionClosedError | bce.ReadTimeoutError | bce.ConnectTimeoutError,
-    )
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -411,6 +363,7 @@ class ProjectionEngine:
                     logger.error(
                         "%s: parked %s at version %d after %d attempts: %s",
                         self.name, stream_id, failure.version, attempts, failure.error,
+                        extra={"stream_id": stream_id, "projection": self.name, "version": failure.version},
                     )
                     return out
             except Exception as exc:  # could not count or park: plain retry
@@ -515,14 +468,14 @@ class ProjectionEngine:
         try:
             self.client.transact_write_items(TransactItems=items)
         except Exception as exc:
-            if _error_code(exc) != "TransactionCanceledException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
-            reasons = _cancellation_reasons(exc)
+            reasons = cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise _CheckpointMovedError() from None
             if "TransactionConflict" in reasons:
                 raise _ConflictError() from None
-            if any(code in _TRANSIENT_REASONS for code in reasons):
+            if any(code in TRANSIENT_CANCELLATION_REASONS for code in reasons):
                 raise TransientProjectionError(f"transaction cancelled: {reasons}") from exc
             raise
         run.cursors[generation] = Checkpoint(last.version, state)
@@ -588,7 +541,7 @@ class ProjectionEngine:
         return _checkpoint_from(item)
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(1.0, self.base_delay * 2 ** attempt)))
+        self._sleep(full_jitter(attempt + 1, self.base_delay, 1.0))
 
     # -- whole streams (unpark, catch-up) ------------------------------------------------------------
     def catch_up(self, stream_id: str, generations: Sequence[int], *, ignore_parked: bool = False) -> StreamOutcome:
@@ -795,10 +748,10 @@ def _commit_group(group: _Group) -> bool:
     try:
         client.transact_write_items(TransactItems=group.actions())
     except Exception as exc:
-        reasons = _cancellation_reasons(exc) if _error_code(exc) == "TransactionCanceledException" else []
+        reasons = cancellation_reasons(exc) if error_code(exc) == "TransactionCanceledException" else []
         logger.info(
             "shared transaction of %d streams not committed (%s%s): per-stream path",
-            len(group.commits), _error_code(exc) or type(exc).__name__, f" {sorted(set(reasons))}" if reasons else "",
+            len(group.commits), error_code(exc) or type(exc).__name__, f" {sorted(set(reasons))}" if reasons else "",
         )
         return False
     for commit in group.commits:
@@ -851,11 +804,6 @@ def _write_action(table: str, item_key: dict[str, Any], write: Write) -> dict[st
         update["ExpressionAttributeNames"] = names
         update["ExpressionAttributeValues"] = values
     return {"Update": update}
-
-
-def _cancellation_reasons(exc: BaseException) -> list[str]:
-    response = getattr(exc, "response", None) or {}
-    return [r.get("Code", "None") for r in (response.get("CancellationReasons") or [])]
 
 
 def _checkpoint_from(item: Mapping[str, Any] | None) -> Checkpoint:

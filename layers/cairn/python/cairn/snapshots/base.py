@@ -19,6 +19,7 @@ class Snapshot:
     state: dict[str, Any]  # JSON-ready state
     last_occurred_at: str  # occurred_at of event ``version`` (lets time travel use the snapshot)
     taken_at: str
+    hash: str = ""  # hash of event ``version``: the snapshot is used only if the store still holds it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -28,6 +29,7 @@ class Snapshot:
             "state": self.state,
             "last_occurred_at": self.last_occurred_at,
             "taken_at": self.taken_at,
+            "hash": self.hash,
         }
 
     @classmethod
@@ -39,6 +41,7 @@ class Snapshot:
             state=raw["state"],
             last_occurred_at=raw.get("last_occurred_at", ""),
             taken_at=raw.get("taken_at", ""),
+            hash=str(raw.get("hash") or ""),
         )
 
 
@@ -48,5 +51,8 @@ class SnapshotStore(ABC):
         """The latest snapshot of the stream in that state schema version, or None (one GET)."""
 
     @abstractmethod
-    def put(self, snapshot: Snapshot) -> None:
-        """Store ``snapshot`` unless a newer one (higher version) is already there."""
+    def put(self, snapshot: Snapshot, *, replace: bool = False) -> None:
+        """Store ``snapshot`` unless a newer one (higher version) is already there.
+
+        ``replace=True``: store it anyway (the stored one failed verification: e.g. newer than
+        the store after a point-in-time restore of the table)."""

@@ -18,9 +18,9 @@ class InMemorySnapshotStore(SnapshotStore):
             found = self._items.get((stream_id, state_schema_version))
         return copy.deepcopy(found)
 
-    def put(self, snapshot: Snapshot) -> None:
+    def put(self, snapshot: Snapshot, *, replace: bool = False) -> None:
         key = (snapshot.stream_id, snapshot.state_schema_version)
         with self._lock:
             current = self._items.get(key)
-            if current is None or current.version < snapshot.version:
+            if replace or current is None or current.version < snapshot.version:
                 self._items[key] = copy.deepcopy(snapshot)

@@ -8,6 +8,10 @@ of another state model (or a misplaced object) is ignored, never mis-read.
 the object's metadata (HEAD) and writes with a compare-and-swap (``If-Match`` on the ETag it saw,
 ``If-None-Match: *`` when there was none), retrying if another writer got in between. Every S3
 or decoding failure is a SnapshotError, so the command runtime falls back to a full replay.
+
+``read_client`` (optional) serves ``get``: the command path gives it a one-attempt, 1 s budget
+(``cairn.aws.SNAPSHOT_READ_CONFIG``) so a hanging S3 costs a second, then the replay runs;
+``put`` (off the command path, in the snapshotter) keeps the ordinary client and its retries.
 """
 
 from __future__ import annotations
@@ -34,10 +38,19 @@ _RACED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
 class S3SnapshotStore(SnapshotStore):
-    def __init__(self, client: Any, bucket: str, prefix: str = "snapshots/", *, max_put_attempts: int = 5):
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "snapshots/",
+        *,
+        max_put_attempts: int = 5,
+        read_client: Any = None,
+    ):
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self.client = client
+        self.read_client = read_client or client
         self.bucket = bucket
         self.prefix = prefix
         self.max_put_attempts = max_put_attempts
@@ -48,7 +61,7 @@ class S3SnapshotStore(SnapshotStore):
     def get(self, stream_id: str, state_schema_version: int) -> Snapshot | None:
         key = self.key(stream_id, state_schema_version)
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body = self.read_client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
@@ -72,7 +85,7 @@ class S3SnapshotStore(SnapshotStore):
             return None
         return snapshot
 
-    def put(self, snapshot: Snapshot) -> None:
+    def put(self, snapshot: Snapshot, *, replace: bool = False) -> None:
         key = self.key(snapshot.stream_id, snapshot.state_schema_version)
         try:
             document = {"format": FORMAT, **snapshot.to_dict()}
@@ -81,7 +94,7 @@ class S3SnapshotStore(SnapshotStore):
             raise SnapshotError(f"snapshot state of {snapshot.stream_id} is not JSON-ready: {exc}") from exc
         try:
             for _ in range(self.max_put_attempts):
-                etag = self._stored_etag_if_older(key, snapshot.version)
+                etag = self._stored_etag_if_older(key, -1 if replace else snapshot.version)
                 if etag is False:
                     return  # a snapshot at least as new is already stored
                 condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
@@ -119,6 +132,6 @@ class S3SnapshotStore(SnapshotStore):
             stored = int(head.get("Metadata", {}).get(_VERSION_META, "-1"))
         except ValueError:
             stored = -1
-        if stored >= version:
+        if version >= 0 and stored >= version:
             return False
         return head["ETag"]

@@ -7,21 +7,25 @@ The DynamoDB adapter is imported lazily (``from cairn.store import DynamoDBEvent
 from typing import Any
 
 from cairn.store.base import (
+    AnchorMismatchError,
     AppendResult,
     ConcurrencyError,
     CorruptEventError,
     EventStore,
     EventStoreError,
     EventTooLargeError,
+    Head,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
     TooManyEventsError,
+    TransactionConflictError,
 )
 from cairn.store.memory import InMemoryEventStore
 
 _LAZY = {"DynamoDBEventStore", "envelope_from_item"}
 
 __all__ = [
+    "AnchorMismatchError",
     "AppendResult",
     "ConcurrencyError",
     "CorruptEventError",
@@ -29,10 +33,12 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "EventTooLargeError",
+    "Head",
     "IdempotencyKeyReuseError",
     "IdempotencyRecord",
     "InMemoryEventStore",
     "TooManyEventsError",
+    "TransactionConflictError",
     "envelope_from_item",
 ]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cairn.events import EventEnvelope, EventMetadata, EventRegistry, NewEvent
 from cairn.events.registry import SchemaVersionError, UnknownEventTypeError, UpcasterMissingError
+from cairn.integrity import GENESIS, event_hash
 
 S = TypeVar("S")
 
@@ -29,8 +32,11 @@ EVENT_ITEM_ATTRIBUTES = (
     "occurred_at",
     "data",
     "metadata",
+    "hash",
+    "prev_hash",
 )
 _EVENT_ITEM_NAME_BYTES = sum(len(name) for name in EVENT_ITEM_ATTRIBUTES)
+_HASH_BYTES = 2 * 64  # hash and prev_hash: hex SHA-256
 
 
 def number_size(value: int) -> int:
@@ -70,6 +76,17 @@ class ConcurrencyError(EventStoreError):
         self.current_version = current_version
 
 
+class TransactionConflictError(EventStoreError):
+    """DynamoDB cancelled the append because another transaction was using one of its items
+    at that moment (``TransactionConflict``), though the stream is still at the expected
+    version: nothing was written and nothing was decided against the caller. Transient: retry."""
+
+    def __init__(self, stream_id: str, version: int):
+        super().__init__(f"append to {stream_id!r} at version {version} collided with another transaction")
+        self.stream_id = stream_id
+        self.version = version
+
+
 class IdempotencyKeyReuseError(EventStoreError):
     """The idempotency key was already used for a different command."""
 
@@ -84,6 +101,27 @@ class EventTooLargeError(EventStoreError):
 
 class TooManyEventsError(EventStoreError):
     """More events in one append than one transaction can hold; nothing was written."""
+
+
+class AnchorMismatchError(EventStoreError):
+    """A fold was asked to start at an event (a snapshot's) the store does not hold with that hash."""
+
+    def __init__(self, stream_id: str, version: int, reason: str):
+        super().__init__(f"stream {stream_id!r} has no event {version} with the expected hash: {reason}")
+        self.stream_id = stream_id
+        self.version = version
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The newest event a store instance has seen of a stream (read or written by itself)."""
+
+    version: int
+    hash: str
+    occurred_at: str
+
+
+GENESIS_HEAD = Head(0, GENESIS, "")
 
 
 class CorruptEventError(EventStoreError):
@@ -134,6 +172,8 @@ class EncodedEvent:
     data_json: str
     metadata_json: str
     envelope: EventEnvelope = field(repr=False)
+    prev_hash: str = GENESIS
+    hash: str = ""
 
     def item_size(self, stream_id: str) -> int:
         """Exact size of this event's DynamoDB item (see :func:`item_size`)."""
@@ -147,6 +187,7 @@ class EncodedEvent:
             + len(self.occurred_at.encode())
             + len(self.data_json.encode())
             + len(self.metadata_json.encode())
+            + _HASH_BYTES
         )
 
 
@@ -172,6 +213,8 @@ def decode_envelope(
     occurred_at: str,
     data_json: str,
     metadata_json: str | None,
+    hash: str | None = None,
+    prev_hash: str | None = None,
 ) -> EventEnvelope:
     """Stored fields -> envelope with the current-schema payload (upcast on the way).
 
@@ -186,7 +229,9 @@ def decode_envelope(
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # bad JSON, failed validation
         raise CorruptEventError(stream_id, version, f"{type_name} v{schema_version}: {exc}") from exc
-    return EventEnvelope(event_id, stream_id, version, type_name, schema_version, occurred_at, payload, metadata)
+    return EventEnvelope(
+        event_id, stream_id, version, type_name, schema_version, occurred_at, payload, metadata, hash, prev_hash
+    )
 
 
 def decode_payload(
@@ -221,8 +266,32 @@ class EventStore(ABC):
     nothing is and an error says why.
     """
 
-    def __init__(self, registry: EventRegistry):
+    def __init__(self, registry: EventRegistry, *, head_cache_size: int = 4096):
         self.registry = registry
+        self.head_cache_size = head_cache_size
+        self._heads: OrderedDict[str, Head] = OrderedDict()
+        self._heads_lock = threading.Lock()
+
+    # -- heads: what this instance has itself seen of each stream -----------------------------
+    def _learn(self, stream_id: str, version: int, hash: str | None, occurred_at: str | None) -> None:
+        """Remember the newest event seen of a stream (from a read or a write of this instance).
+
+        Only events really read or written get here, so an append that starts from a known head
+        can never leave a gap (docs/event-store.md, "Contiguity")."""
+        if not hash or self.head_cache_size <= 0:
+            return
+        with self._heads_lock:
+            known = self._heads.get(stream_id)
+            if known is None or known.version <= version:
+                self._heads[stream_id] = Head(version, hash, occurred_at or "")
+                self._heads.move_to_end(stream_id)
+                while len(self._heads) > self.head_cache_size:
+                    self._heads.popitem(last=False)
+
+    def known_head(self, stream_id: str) -> Head | None:
+        """The newest event this instance has seen of the stream, if any."""
+        with self._heads_lock:
+            return self._heads.get(stream_id)
 
     @abstractmethod
     def append(
@@ -237,9 +306,9 @@ class EventStore(ABC):
     ) -> AppendResult:
         """Append ``events`` at ``expected_version + 1..``.
 
-        ``expected_version`` must be a version the caller observed (0 or an existing version):
-        the DynamoDB adapter's single conditional PutItem detects that the target version is
-        taken, not that the stream is shorter than the caller claims.
+        ``expected_version`` beyond the stream's head is a ConcurrencyError in every store: no
+        store can write a gap. (The DynamoDB adapter chains the new event to the head it has
+        itself read or written; when it knows no head at ``expected_version`` it reads it first.)
 
         Raises ConcurrencyError (with the current version) if the stream moved on. With an
         ``idempotency_key``: a repeat (same key, same ``fingerprint``) returns the first result
@@ -274,22 +343,51 @@ class EventStore(ABC):
         state: S,
         evolve: Callable[[S, Any], S],
         after: int = 0,
+        *,
+        anchor: str | None = None,
+        verify_links: bool = False,
     ) -> tuple[int, S]:
         """``state`` evolved by every event after ``after``: (last version, state).
+
+        ``anchor``: the hash event ``after`` must have (a snapshot's). The read then starts *at*
+        ``after`` (the same one Query) and raises AnchorMismatchError unless that event exists
+        with that hash: a snapshot is only trusted if the store still holds what it was taken at.
 
         The load path needs only payloads, so adapters may override this to skip building
         envelopes and metadata (the DynamoDB store does). Returns ``(after, state)`` when there
         is nothing newer.
         """
         version = after
-        for envelope in self.read(stream_id, after=after):
+        events = self.read(stream_id, after=after - 1 if anchor is not None and after > 0 else after)
+        if anchor is not None and after > 0:
+            first = next(events, None)
+            if first is None or first.version != after:
+                raise AnchorMismatchError(stream_id, after, "no such event")
+            if first.hash != anchor:
+                raise AnchorMismatchError(stream_id, after, "hash differs")
+        link = anchor if after > 0 else GENESIS
+        for envelope in events:
+            if verify_links:  # versions contiguous, each prev_hash the hash before it
+                if envelope.version != version + 1 or (link is not None and envelope.prev_hash != link):
+                    raise CorruptEventError(stream_id, version + 1, "chain broken")
+                link = envelope.hash
             state = evolve(state, envelope.data)
             version = envelope.version
         return version, state
 
+    def raw_items(self, stream_id: str) -> Iterable[Mapping[str, Any]]:
+        """The stream's stored items, undecoded, in version order (what a verifier reads)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list raw items")
+
     # -- shared helpers for adapters ----------------------------------------------------------
-    def encode_batch(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> list[EncodedEvent]:
-        """Validate limits and encode; raises before anything is written."""
+    def encode_batch(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int, head: Head = GENESIS_HEAD
+    ) -> list[EncodedEvent]:
+        """Validate limits and encode, chained to ``head`` (the event at ``expected_version``);
+        raises before anything is written.
+
+        ``occurred_at`` never goes below the previous event's: "the state at time T" is then the
+        same prefix of the stream however it is computed (with or without a snapshot)."""
         from cairn.events import EventEnvelope, new_event_id, utc_now_iso
 
         if not stream_id:
@@ -308,6 +406,7 @@ class EventStore(ABC):
         now = utc_now_iso()
         encoded: list[EncodedEvent] = []
         total = 0
+        prev_hash, last_at = head.hash, head.occurred_at
         for offset, new in enumerate(events, start=1):
             type_name, schema_version, data_json = self.registry.encode(new.data)
             metadata_json = json.dumps(
@@ -315,7 +414,12 @@ class EventStore(ABC):
             )
             event_id = new.event_id or new_event_id()
             occurred_at = new.occurred_at or now
+            if occurred_at < last_at:
+                occurred_at = last_at  # clocks differ between instances: time never runs backwards
             version = expected_version + offset
+            digest = event_hash(
+                stream_id, version, event_id, type_name, schema_version, occurred_at, data_json, metadata_json, prev_hash
+            )
             envelope = EventEnvelope(
                 event_id=event_id,
                 stream_id=stream_id,
@@ -325,8 +429,22 @@ class EventStore(ABC):
                 occurred_at=occurred_at,
                 data=new.data,
                 metadata=new.metadata,
+                hash=digest,
+                prev_hash=prev_hash,
             )
-            enc = EncodedEvent(event_id, version, type_name, schema_version, occurred_at, data_json, metadata_json, envelope)
+            enc = EncodedEvent(
+                event_id,
+                version,
+                type_name,
+                schema_version,
+                occurred_at,
+                data_json,
+                metadata_json,
+                envelope,
+                prev_hash,
+                digest,
+            )
+            prev_hash, last_at = digest, occurred_at
             size = enc.item_size(stream_id)
             if size > MAX_ITEM_BYTES:
                 raise EventTooLargeError(

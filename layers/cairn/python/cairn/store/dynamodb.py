@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 
 from cairn.events import EventEnvelope, EventRegistry, NewEvent, normalize_timestamp, utc_now_iso
 from cairn.store.base import (
+    GENESIS_HEAD,
     MAX_ITEM_BYTES,
     MAX_TRANSACTION_BYTES,
+    AnchorMismatchError,
     AppendResult,
     ConcurrencyError,
     CorruptEventError,
@@ -35,8 +37,10 @@ from cairn.store.base import (
     EventStore,
     EventStoreError,
     EventTooLargeError,
+    Head,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
+    TransactionConflictError,
     decode_envelope,
     decode_payload,
     item_size,
@@ -58,7 +62,14 @@ _NOT_TAKEN = "attribute_not_exists(#v)"
 _VERSION_NAME = {"#v": "version"}
 _MARKER_FREE = "attribute_not_exists(idempotency_key) OR expires_at < :now"
 # What ``fold`` reads of an item (names, because ``data`` and ``type`` are reserved words).
-_FOLD_PROJECTION = ("#v, #t, #sv, #d", {"#v": "version", "#t": "type", "#sv": "schema_version", "#d": "data"})
+# ``hash`` and ``occurred_at`` too: the last item read is the head the next append chains to.
+_FOLD_PROJECTION = (
+    "#v, #t, #sv, #d, #h, occurred_at",
+    {"#v": "version", "#t": "type", "#sv": "schema_version", "#d": "data", "#h": "hash"},
+)
+_HEAD_PROJECTION = ("#v, #h, occurred_at", {"#v": "version", "#h": "hash"})
+# ``fold(verify_links=True)`` also reads ``prev_hash`` to check each item links to the one before.
+_FOLD_VERIFY_PROJECTION = (_FOLD_PROJECTION[0] + ", prev_hash", _FOLD_PROJECTION[1])
 # Items decoded before folding them: small enough that the objects alive at once stay below the
 # garbage collector's first threshold (700), large enough to keep the two loops tight.
 _FOLD_CHUNK = 100
@@ -76,6 +87,8 @@ def item_from_encoded(stream_id: str, event: EncodedEvent) -> dict[str, dict[str
         "occurred_at": {"S": event.occurred_at},
         "data": {"S": event.data_json},
         "metadata": {"S": event.metadata_json},
+        "hash": {"S": event.hash},
+        "prev_hash": {"S": event.prev_hash},
     }
 
 
@@ -105,11 +118,24 @@ def envelope_from_item(item: Mapping[str, Any], registry: EventRegistry) -> Even
         occurred_at = item["occurred_at"]["S"]
         meta = item.get("metadata")
         metadata_raw = meta["S"] if meta is not None else None
+        digest = item.get("hash")
+        prev = item.get("prev_hash")
+        digest = digest["S"] if digest is not None else None
+        prev = prev["S"] if prev is not None else None
     except (KeyError, TypeError, ValueError):
         stream_id, version, type_name, schema_version, data, event_id, occurred_at, metadata_raw = _slow_fields(item)
+        digest, prev = _optional(item, "hash"), _optional(item, "prev_hash")
     return decode_envelope(
-        registry, event_id, stream_id, version, type_name, schema_version, occurred_at, data, metadata_raw
+        registry, event_id, stream_id, version, type_name, schema_version, occurred_at, data, metadata_raw, digest, prev
     )
+
+
+def _optional(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    try:
+        return str(_plain(value, "S")) if value is not None else None
+    except (KeyError, TypeError):
+        return None
 
 
 def _slow_fields(item: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -188,7 +214,10 @@ class DynamoDBEventStore(EventStore):
         fingerprint: str = "",
         answer: Mapping[str, Any] | None = None,
     ) -> AppendResult:
-        encoded = self.encode_batch(stream_id, events, expected_version)
+        head = self._head_at(stream_id, expected_version, idempotency_key, fingerprint)
+        if isinstance(head, AppendResult):
+            return head  # an idempotent repeat noticed while looking for the head
+        encoded = self.encode_batch(stream_id, events, expected_version, head)
         items = [item_from_encoded(stream_id, e) for e in encoded]
         if idempotency_key is None and len(items) == 1:
             self._put_one(stream_id, expected_version, items[0])
@@ -202,6 +231,8 @@ class DynamoDBEventStore(EventStore):
             replay = self._transact(stream_id, expected_version, items, idempotency_key, marker, fingerprint)
             if replay is not None:
                 return replay
+        last = encoded[-1]
+        self._learn(stream_id, last.version, last.hash, last.occurred_at)
         return AppendResult(
             stream_id,
             encoded[0].version,
@@ -210,6 +241,58 @@ class DynamoDBEventStore(EventStore):
             replayed=False,
             answer=answer,
         )
+
+    def _head_at(
+        self, stream_id: str, expected_version: int, key: str | None, fingerprint: str
+    ) -> Head | AppendResult:
+        """The event at ``expected_version`` to chain to: known (warm: no round trip) or read.
+
+        A head this instance has not seen itself is read (one consistent Query of one item);
+        a stream whose head is not ``expected_version`` is a conflict (beyond the head: refused,
+        so no gap is ever written) — after checking the idempotency key, so a repeat still
+        answers as the first time."""
+        if expected_version <= 0:
+            return GENESIS_HEAD  # version 1 is conditional on its own absence; negatives fail in encode
+        known = self.known_head(stream_id)
+        if known is not None and known.version == expected_version:
+            return known
+        head = self._read_head(stream_id)
+        if head.version != expected_version:
+            if key is not None:
+                record = self.get_idempotency_record(key)
+                if record is not None:
+                    if record.fingerprint != fingerprint:
+                        raise IdempotencyKeyReuseError(key)
+                    return AppendResult(
+                        record.stream_id, record.first_version, record.last_version, (), True, record.answer
+                    )
+            raise ConcurrencyError(stream_id, expected_version, head.version)
+        if not head.hash:
+            raise CorruptEventError(stream_id, head.version, "event has no hash (written before the chain)")
+        return head
+
+    def _read_head(self, stream_id: str) -> Head:
+        """The stream's newest event (version, hash, occurred_at): one consistent Query."""
+        names_projection, names = _HEAD_PROJECTION
+        page = self.client.query(
+            TableName=self.events_table,
+            KeyConditionExpression="stream_id = :s",
+            ExpressionAttributeValues={":s": {"S": stream_id}},
+            ExpressionAttributeNames=names,
+            ProjectionExpression=names_projection,
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = page.get("Items") or []
+        if not items:
+            return GENESIS_HEAD
+        item = items[0]
+        version = int(item["version"]["N"])
+        digest = item.get("hash", {}).get("S", "")
+        occurred_at = item.get("occurred_at", {}).get("S", "")
+        self._learn(stream_id, version, digest, occurred_at)
+        return Head(version, digest, occurred_at)
 
     def _put_one(self, stream_id: str, expected_version: int, item: dict[str, Any]) -> None:
         try:
@@ -325,8 +408,14 @@ class DynamoDBEventStore(EventStore):
                 )
             # the marker expired between the failed condition and our read: a conflict, retry
             raise self._conflict(stream_id, expected_version)
-        if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in codes):
+        if "ConditionalCheckFailed" in codes:
             raise self._conflict(stream_id, expected_version) from None
+        if "TransactionConflict" in codes:
+            # another transaction held one of our items: a version mismatch only if the stream moved
+            conflict = self._conflict(stream_id, expected_version)
+            if conflict.current_version != expected_version:
+                raise conflict from None
+            raise TransactionConflictError(stream_id, expected_version) from None
         raise EventStoreError(f"append to {stream_id!r} cancelled: {', '.join(codes) or 'no reason given'}")
 
     def _conflict(self, stream_id: str, expected_version: int) -> ConcurrencyError:
@@ -352,12 +441,16 @@ class DynamoDBEventStore(EventStore):
             condition = "stream_id = :s AND #v BETWEEN :lo AND :hi"
             values[":hi"] = {"N": str(up_to_version)}
         registry = self.registry
+        envelope = None
         for item in self._query_items(condition, values):
             if up_to_time is not None:
                 at = item.get("occurred_at")
                 if at is not None and _plain(at, "S") > up_to_time:
                     return  # decided on the raw attribute: later items are never decoded
-            yield envelope_from_item(item, registry)
+            envelope = envelope_from_item(item, registry)
+            yield envelope
+        if envelope is not None:
+            self._learn(stream_id, envelope.version, envelope.hash, envelope.occurred_at)
 
     def _query_items(self, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for items in self._query_pages(condition, values):
@@ -393,6 +486,9 @@ class DynamoDBEventStore(EventStore):
         state: S,
         evolve: Callable[[S, Any], S],
         after: int = 0,
+        *,
+        anchor: str | None = None,
+        verify_links: bool = False,
     ) -> tuple[int, S]:
         """The load path: payloads only. The Query asks for the four attributes a fold needs
         (version, type, schema version, data), so event ids, timestamps and metadata are neither
@@ -405,6 +501,15 @@ class DynamoDBEventStore(EventStore):
         small chunks keep few objects alive, so the garbage collector does not run
         (docs/benchmarks.md). A chunk the fast path cannot decode is decoded again item by item,
         which raises the precise error naming stream and version. Versions are parsed once per page.
+
+        With an ``anchor`` (a snapshot's hash) the Query starts *at* ``after`` and the first item
+        must be that event with that hash (AnchorMismatchError otherwise): verifying a snapshot
+        costs no extra round trip. The last item read becomes this instance's known head.
+
+        ``verify_links``: also check the chain's structure as it is read — versions contiguous,
+        every ``prev_hash`` equal to the stored hash before it (from the anchor, or the genesis
+        value from version 1) — raising CorruptEventError at the first break. Content is not
+        re-hashed here (``cairn.integrity`` does that: verification routes, ``make verify``).
         """
         version = after
         registry = self.registry
@@ -413,8 +518,28 @@ class DynamoDBEventStore(EventStore):
             by_version.setdefault(str(number), {})[name] = decode
             for older in range(1, number):
                 by_version.setdefault(str(older), {})[name] = partial(registry.decode, name, older)
-        values = {":s": {"S": stream_id}, ":lo": {"N": str(after + 1)}}
-        for page in self._query_pages("stream_id = :s AND #v >= :lo", values, projection=_FOLD_PROJECTION):
+        anchored = anchor is not None and after > 0
+        values = {":s": {"S": stream_id}, ":lo": {"N": str(after if anchored else after + 1)}}
+        last: dict[str, Any] | None = None
+        link: str | None = anchor if after > 0 else GENESIS_HEAD.hash
+        expected = after + 1
+        projection = _FOLD_VERIFY_PROJECTION if verify_links else _FOLD_PROJECTION
+        for page in self._query_pages("stream_id = :s AND #v >= :lo", values, projection=projection):
+            if anchored:
+                anchored = False
+                first = page[0]
+                if first.get("version", {}).get("N") != str(after):
+                    raise AnchorMismatchError(stream_id, after, "no such event")
+                if first.get("hash", {}).get("S") != anchor:
+                    raise AnchorMismatchError(stream_id, after, "hash differs")
+                last = first
+                page = page[1:]
+                if not page:
+                    continue
+            last = page[-1]
+            if verify_links:
+                link = _check_links(stream_id, page, expected, link)
+                expected += len(page)
             for start in range(0, len(page), _FOLD_CHUNK):
                 items = page[start : start + _FOLD_CHUNK]
                 try:
@@ -431,6 +556,10 @@ class DynamoDBEventStore(EventStore):
             except (KeyError, TypeError, ValueError):
                 self._payload_or_raise(stream_id, page[-1])
                 raise
+        if anchored:
+            raise AnchorMismatchError(stream_id, after, "no such event")
+        if last is not None:
+            self._learn(stream_id, int(last["version"]["N"]), last.get("hash", {}).get("S"), last.get("occurred_at", {}).get("S"))
         return version, state
 
     def _payload_or_raise(self, stream_id: str, item: Mapping[str, Any]) -> Any:
@@ -452,23 +581,15 @@ class DynamoDBEventStore(EventStore):
         values = {":s": {"S": stream_id}, ":lo": {"N": str(after + 1)}}
         return self._query_items("stream_id = :s AND #v >= :lo", values)
 
+    def raw_items(self, stream_id: str) -> Iterator[dict[str, Any]]:
+        return self.read_items(stream_id)
+
     def envelope_from_item(self, item: Mapping[str, Any]) -> EventEnvelope:
         """Decode one stored item (or stream ``NewImage``) with this store's registry."""
         return envelope_from_item(item, self.registry)
 
     def current_version(self, stream_id: str) -> int:
-        page = self.client.query(
-            TableName=self.events_table,
-            KeyConditionExpression="stream_id = :s",
-            ExpressionAttributeValues={":s": {"S": stream_id}},
-            ExpressionAttributeNames=_VERSION_NAME,
-            ProjectionExpression="#v",
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = page.get("Items") or []
-        return int(items[0]["version"]["N"]) if items else 0
+        return self._read_head(stream_id).version
 
     def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         if self.idempotency_table is None:
@@ -516,6 +637,33 @@ class DynamoDBEventStore(EventStore):
     def scan_all(self, *, raw: bool = False, consistent: bool = False) -> Iterator[Any]:
         """Every event in the table, one segment (see :meth:`scan_segment` for parallel scans)."""
         return self.scan_segment(0, 1, raw=raw, consistent=consistent)
+
+
+def _check_links(stream_id: str, page: list[dict[str, Any]], expected: int, link: str | None) -> str:
+    """Versions ``expected..`` without a hole, each ``prev_hash`` the hash before it; the last hash.
+
+    Whole-page comparisons (two list comprehensions and two compares), so a verified fold costs
+    little more than an unverified one."""
+    try:
+        contiguous = int(page[0]["version"]["N"]) == expected and int(page[-1]["version"]["N"]) == expected + len(page) - 1
+        hashes = [item["hash"]["S"] for item in page]
+        prevs = [item["prev_hash"]["S"] for item in page]
+    except (KeyError, TypeError, ValueError):
+        contiguous, hashes, prevs = False, [], []
+    if contiguous and hashes and (link is None or prevs[0] == link) and prevs[1:] == hashes[:-1]:
+        return hashes[-1]
+    previous = link
+    for offset, item in enumerate(page):  # slow path: name the first bad version
+        version = expected + offset
+        try:
+            if int(item["version"]["N"]) != version:
+                raise CorruptEventError(stream_id, version, "chain broken: version missing")
+            if previous is not None and item["prev_hash"]["S"] != previous:
+                raise CorruptEventError(stream_id, version, "chain broken: prev_hash does not link")
+            previous = item["hash"]["S"]
+        except (KeyError, TypeError, ValueError):
+            raise CorruptEventError(stream_id, version, "chain broken: no hash") from None
+    raise CorruptEventError(stream_id, expected, "chain broken")  # pragma: no cover - found above
 
 
 def _flat(item: Mapping[str, Mapping[str, str]]) -> dict[str, str | int]:

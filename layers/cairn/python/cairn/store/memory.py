@@ -13,10 +13,12 @@ from typing import Any
 
 from cairn.events import EventEnvelope, EventRegistry, NewEvent, normalize_timestamp, utc_now_iso
 from cairn.store.base import (
+    GENESIS_HEAD,
     AppendResult,
     ConcurrencyError,
     EncodedEvent,
     EventStore,
+    Head,
     IdempotencyKeyReuseError,
     IdempotencyRecord,
     decode_envelope,
@@ -40,7 +42,7 @@ class InMemoryEventStore(EventStore):
         fingerprint: str = "",
         answer: Mapping[str, Any] | None = None,
     ) -> AppendResult:
-        encoded = self.encode_batch(stream_id, events, expected_version)
+        self.encode_batch(stream_id, events, expected_version)  # validate before any conflict check
         if idempotency_key is not None and answer is not None:
             try:  # stored as JSON, like the DynamoDB marker: a repeat gets an equal copy
                 answer = json.loads(json.dumps(answer, allow_nan=False))
@@ -52,6 +54,11 @@ class InMemoryEventStore(EventStore):
             stream = self._streams.setdefault(stream_id, [])
             if len(stream) != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, len(stream))
+            head = GENESIS_HEAD
+            if stream:
+                last = stream[-1]
+                head = Head(last.version, last.hash, last.occurred_at)
+            encoded = self.encode_batch(stream_id, events, expected_version, head)
             envelopes = tuple(e.envelope for e in encoded)
             stream.extend(encoded)
             first, last = encoded[0].version, encoded[-1].version
@@ -102,6 +109,8 @@ class InMemoryEventStore(EventStore):
                 event.occurred_at,
                 event.data_json,
                 event.metadata_json,
+                event.hash,
+                event.prev_hash,
             )
 
     def current_version(self, stream_id: str) -> int:
@@ -111,6 +120,26 @@ class InMemoryEventStore(EventStore):
     def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         with self._lock:
             return self._markers.get(key)
+
+    def raw_items(self, stream_id: str) -> list[dict[str, Any]]:
+        """The stream's stored items as plain values (what a verifier reads)."""
+        with self._lock:
+            stored = list(self._streams.get(stream_id, ()))
+        return [
+            {
+                "stream_id": stream_id,
+                "version": e.version,
+                "event_id": e.event_id,
+                "type": e.type,
+                "schema_version": e.schema_version,
+                "occurred_at": e.occurred_at,
+                "data": e.data_json,
+                "metadata": e.metadata_json,
+                "hash": e.hash,
+                "prev_hash": e.prev_hash,
+            }
+            for e in stored
+        ]
 
     def all_stream_ids(self) -> list[str]:
         with self._lock:

@@ -1,0 +1,64 @@
+"""``python -m cairn_tools <command> [args]``: the one ops CLI (``<command> --help`` for each).
+
+Commands are modules of this package with a ``main(argv) -> int``. Optional ones (``verify``,
+``archive``) appear when their module exists, so the CLI works before and after they land.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import cairn_tools  # noqa: F401  (puts the runtime code on sys.path)
+
+__all__ = ["COMMANDS", "available", "main"]
+
+COMMANDS = ("status", "rebuild", "audit", "unpark", "redrive", "snapshot", "verify", "archive")
+
+
+def available() -> list[str]:
+    """The commands whose module is there (``verify``/``archive`` come with their own branches)."""
+    return [name for name in COMMANDS if importlib.util.find_spec(f"cairn_tools.{name}") is not None]
+
+
+def _summary(name: str) -> str:
+    try:
+        doc = importlib.import_module(f"cairn_tools.{name}").__doc__ or ""
+    except Exception as exc:  # a broken optional module must not break the others' help
+        return f"(unavailable: {exc})"
+    first = doc.strip().split("\n\n", 1)[0].replace("\n", " ")
+    first = first.split("``:", 1)[1].strip() if first.startswith("``") and "``:" in first else first
+    return first if len(first) <= 90 else first[:89].rsplit(" ", 1)[0] + " …"
+
+
+def usage() -> str:
+    names = available()
+    width = max(len(n) for n in names)
+    lines = [
+        "usage: python -m cairn_tools <command> [--help] [args]",
+        "",
+        "Operate Cairn: projections, snapshots, on-failure queues (tables from .local/outputs.json,",
+        "environment variables or flags; --json on every command for scripts).",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {n.ljust(width)}  {_summary(n)}" for n in names]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0].replace("-", "_"), args[1:]
+    if name not in available():
+        print(f"error: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"cairn_tools.{name}")
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

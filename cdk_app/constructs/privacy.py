@@ -1,0 +1,63 @@
+"""Personal-data keys (issue 12, docs/privacy.md): the KMS key that wraps per-subject data keys
+and the keys table that holds them wrapped, one item (key or erasure tombstone) per subject.
+
+Nothing is granted yet: the functions that seal/open (orders) and erase (the erasure routes) get
+``grant_codec`` / ``grant_erase`` when they are wired. The keys table is *not* encrypted with this
+key (AWS-owned keys suffice for wrapped blobs) so an erasure never depends on the key's state.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+__all__ = ["PersonalDataKeys"]
+
+
+class PersonalDataKeys(Construct):
+    def __init__(
+        self, scope: Construct, id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    ) -> None:
+        super().__init__(scope, id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Cairn: wraps the per-subject data keys of personal data (crypto-shredding)",
+            enable_key_rotation=True,
+            rotation_period=Duration.days(365),
+            key_spec=kms.KeySpec.SYMMETRIC_DEFAULT,
+            key_usage=kms.KeyUsage.ENCRYPT_DECRYPT,
+            removal_policy=removal_policy,
+            pending_window=Duration.days(30),
+        )
+        self.table = dynamodb.Table(
+            self,
+            "Keys",
+            partition_key=dynamodb.Attribute(name="subject", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            removal_policy=removal_policy,
+        )
+
+    def grant_codec(self, grantee: iam.IGrantable) -> None:
+        """Seal and open: read a subject's wrapped key, store a new one, and (un)wrap with KMS
+        only under a ``subject`` encryption context."""
+        self.table.grant(grantee, "dynamodb:GetItem", "dynamodb:PutItem")
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"Null": {"kms:EncryptionContext:subject": "false"}},
+            )
+        )
+
+    def grant_erase(self, grantee: iam.IGrantable) -> None:
+        """Erase: read the item and replace it by a tombstone (one conditional PutItem); no KMS."""
+        self.table.grant(grantee, "dynamodb:GetItem", "dynamodb:PutItem")
