@@ -40,14 +40,17 @@ Command = SetProduct
 
 # -- events ---------------------------------------------------------------------------------
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """Stored payloads: no input limits (those are on the commands), amounts are ``EventMoney``,
+    currencies plain strings — tightening an input rule never makes a stored price unreadable."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
 
 
 class ProductListed(_Event):
     sku: str
     name: str
     unit_price: EventMoney
-    currency: Currency
+    currency: str
 
 
 class ProductRenamed(_Event):
@@ -56,9 +59,9 @@ class ProductRenamed(_Event):
 
 class ProductPriceChanged(_Event):
     unit_price: EventMoney
-    currency: Currency
+    currency: str
     previous_price: EventMoney
-    previous_currency: Currency
+    previous_currency: str
 
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = (ProductListed, ProductRenamed, ProductPriceChanged)
