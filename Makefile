@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help chromium
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish processes clean verify redrive snapshot ops-help chromium
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -117,6 +117,9 @@ fuzz: setup
 schemas: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.event_schemas
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m integration --write --docs
+
+processes: $(STAMP)
+	$(PY) -m cairn_tools.processes $(ARGS)
 
 republish: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.publisher $(STREAM)

@@ -728,6 +728,8 @@ class LocalCloud:
         t = self.template
         for res in t.of_type(*self.TABLE_TYPES):
             self._table(res)
+        for res in t.of_type("AWS::KMS::Key"):
+            self._kms_key(res)
         for res in t.of_type("AWS::S3::Bucket"):
             self._bucket(res)
         for res in t.dependency_order(t.of_type("AWS::SQS::Queue")):
@@ -750,6 +752,7 @@ class LocalCloud:
     HANDLED_TYPES: tuple[str, ...] = (
         *TABLE_TYPES,
         "AWS::S3::Bucket",
+        "AWS::KMS::Key",
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
         "AWS::SNS::Topic",
@@ -837,6 +840,19 @@ class LocalCloud:
         if desc.get("LatestStreamArn"):
             res.attributes["StreamArn"] = desc["LatestStreamArn"]
         self.created.append((res.type, res.logical_id, name))
+
+    # -- KMS -------------------------------------------------------------------------------
+
+    def _kms_key(self, res: Resource) -> None:
+        """A symmetric key on moto; Ref is its key id, GetAtt Arn its ARN (as CloudFormation)."""
+        p = self.template.resolve(res.properties)
+        meta = self.client("kms").create_key(
+            Description=str(p.get("Description") or res.logical_id), KeyUsage="ENCRYPT_DECRYPT"
+        )["KeyMetadata"]
+        res.ref = meta["KeyId"]
+        res.attributes["Arn"] = meta["Arn"]
+        res.attributes["KeyId"] = meta["KeyId"]
+        self.created.append((res.type, res.logical_id, meta["KeyId"]))
 
     # -- S3 --------------------------------------------------------------------------------
 

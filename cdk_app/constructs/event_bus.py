@@ -73,13 +73,16 @@ class EventBus(Construct):
         function: CairnFunction,
         detail_types: Sequence[str],
         detail: Mapping[str, Any] | None = None,
+        source: str | None = None,
         batch_size: int = 10,
         max_batching_window: Duration = Duration.seconds(1),
         max_receive_count: int = 5,
         max_concurrency: int = 5,
     ) -> Subscription:
-        """Deliver events of ``detail_types`` (optionally matching ``detail``) to ``function``."""
+        """Deliver events of ``detail_types`` (optionally matching ``detail``) from ``source`` (default:
+        the bus's) to ``function``."""
         scope = Construct(self, id)
+        source = source or self.source
         dead_letters = sqs.Queue(
             scope,
             "DeadLetters",
@@ -111,9 +114,9 @@ class EventBus(Construct):
             scope,
             "Rule",
             event_bus=self.bus,
-            description=f"{', '.join(detail_types)} from {self.source} -> {id}",
+            description=f"{', '.join(detail_types)} from {source} -> {id}",
             event_pattern=events.EventPattern(
-                source=[self.source], detail_type=list(detail_types), detail=dict(detail) if detail else None
+                source=[source], detail_type=list(detail_types), detail=dict(detail) if detail else None
             ),
             targets=[
                 targets.SqsQueue(

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -35,6 +34,8 @@ from cdk_app.constructs import (
     Route,
     SnapshotSchedule,
 )
+from cdk_app.constructs.processes import SQS_MAX_CONCURRENCY as PROCESS_SQS_MAX_CONCURRENCY
+from cdk_app.constructs.processes import payment_intents_key, wire_catalog, wire_payments
 
 __all__ = [
     "CAIRN_LAYER",
@@ -76,7 +77,8 @@ _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, _STORE),
+    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10,
+                 (*_STORE, "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY")),
     FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
     FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
@@ -91,7 +93,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  ("NOTIFICATIONS_TABLE",)),
     # Ops takes snapshots on demand (POST /ops/snapshots) with the contexts' runtimes.
     FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
-                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
+                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
     # Unauthenticated routes and $default: no environment, no data permission (issue 17 #6).
     FunctionSpec("Public", "cairn_platform.public.handler", "platform", 512, 10, ()),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
@@ -101,10 +103,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME")),
-    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30, _STORE),
+    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENT_INTENTS_TABLE")),
+    FunctionSpec("OrderPayments", "orders.payment_events.handler", "orders", 1024, 30, _STORE),
+    FunctionSpec("PaymentTimeouts", "orders.timeouts.handler", "orders", 1024, 60,
+                 (*_STORE, "PAYMENT_TIMEOUTS_TABLE", "PAYMENT_TIMEOUT_SECONDS")),
     FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
     FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
                  ("NOTIFICATIONS_TABLE",)),
+    FunctionSpec("Catalog", "catalog.api.handler", "catalog", 512, 10,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE")),
+    FunctionSpec("CatalogProjections", "catalog.projections.handler", "catalog", 512, 60,
+                 ("EVENTS_TABLE", "CATALOG_TABLE")),
     # The log proves itself (issue 11): MODIFY/REMOVE records of the events table; the digest job.
     FunctionSpec("TamperDetector", "cairn_platform.tamper.handler", "platform", 256, 30, ()),
     # One scan per run within the 60 s every function here keeps; a store too large for that is
@@ -115,7 +125,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 WRITER_STREAMS = {
     "OrdersCommands": ("order-",),
     "AccountsCommands": ("account-",),
-    "Payments": ("payment-", "order-"),  # drives the order through the orders runtime
 }
 
 # Reserved concurrency of the HTTP functions (``-c reserved_concurrency=true``; docs/deploy.md).
@@ -135,7 +144,7 @@ HTTP_RESERVED_CONCURRENCY: dict[str, int] = {
     "Public": 10,
 }
 # Each SQS subscription's poller invokes at most this many copies of its function at once.
-SQS_MAX_CONCURRENCY = 5
+SQS_MAX_CONCURRENCY = PROCESS_SQS_MAX_CONCURRENCY
 
 # (method, path, function, public) — exactly the routes of API.md / docs/architecture.md.
 ROUTES: tuple[tuple[str, str, str, bool], ...] = (
@@ -144,6 +153,7 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("POST", "/orders/{id}/shipment", "OrdersCommands", False),
     ("POST", "/orders/{id}/delivery", "OrdersCommands", False),
     ("POST", "/orders/{id}/cancellation", "OrdersCommands", False),
+    ("POST", "/orders/{id}/refund", "OrdersCommands", False),
     ("GET", "/orders/{id}", "OrdersQueries", False),
     ("GET", "/orders/{id}/history", "OrdersQueries", False),
     ("GET", "/orders/{id}/events", "OrdersQueries", False),
@@ -160,6 +170,8 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
+    ("PUT", "/catalog/{sku}", "Catalog", False),
+    ("GET", "/catalog/{sku}", "Catalog", False),
     ("POST", "/ops/snapshots", "Ops", False),
     ("GET", "/health", "Public", True),
     ("GET", "/openapi.json", "Public", True),
@@ -173,9 +185,12 @@ TABLES = {
     "ACCOUNT_VIEW_TABLE": ("AccountView", "AccountViewTableName"),
     "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
     "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
+    "CATALOG_TABLE": ("CatalogTable", "CatalogTableName"),
+    "PAYMENT_INTENTS_TABLE": ("PaymentIntents", "PaymentIntentsTableName"),
+    "PAYMENT_TIMEOUTS_TABLE": ("PaymentTimeoutsTable", "PaymentTimeoutsTableName"),
 }
 # Tables whose consumers write expiring dedupe records.
-TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
+TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at", "PAYMENT_INTENTS_TABLE": "expires_at"}
 # View tables whose commits are pushed over the WebSocket API: stream prefix -> env var.
 PUSHED_VIEWS = {"order-": "ORDER_VIEW_TABLE", "account-": "ACCOUNT_VIEW_TABLE"}
 
@@ -222,6 +237,7 @@ class CairnStack(Stack):
         api_rate_limit: int = 200,
         api_burst_limit: int = 400,
         notifications_email_from: str | None = None,
+        payment_timeout_seconds: int = 900,
         reserved_concurrency: bool = False,
         cognito_threat_protection: bool = False,
         **kwargs,
@@ -253,6 +269,7 @@ class CairnStack(Stack):
             skip_build=skip_layer_build,
             description="cairn runtime + Powertools + pydantic (python3.13, arm64)",
         )
+        intents_key = payment_intents_key(self)
         code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
 
         env_values = {
@@ -261,6 +278,8 @@ class CairnStack(Stack):
             "SNAPSHOT_BUCKET": store.snapshot_bucket.bucket_name,
             "EVENT_BUS_NAME": bus.bus.event_bus_name,
             "SNAPSHOT_EVERY": ",".join(f"{kind}={every}" for kind, every in SNAPSHOT_EVERY.items()),
+            "PAYMENT_INTENTS_KEY": intents_key.key_arn,
+            "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout_seconds),
             **{env: table.table_name for env, table in tables.items()},
         }
         fns: dict[str, CairnFunction] = {}
@@ -302,7 +321,7 @@ class CairnStack(Stack):
                 tables[env].grant_read_data(fns[name].role)
         tables["INVENTORY_TABLE"].grant_read_data(fns["InventoryQueries"].role)
         tables["NOTIFICATIONS_TABLE"].grant_read_data(fns["NotificationsQueries"].role)
-        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE"):
+        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE"):
             tables[env].grant_read_data(fns["Ops"].role)
 
         # -- stream consumers ---------------------------------------------------------------------
@@ -339,11 +358,15 @@ class CairnStack(Stack):
                 "PublisherConsumer",
                 function=fns["Publisher"],
                 event_store=store,
-                stream_prefixes=["order-"],
+                stream_prefixes=["order-", "payment-"],
                 alerts=alerts,
                 emits_parked_streams=False,
             ),
         }
+        projections["CatalogProjections"] = wire_catalog(
+            self, catalog=fns["Catalog"], projections=fns["CatalogProjections"], orders_commands=fns["OrdersCommands"],
+            store=store, table=tables["CATALOG_TABLE"], alerts=alerts,
+        )
         # Ops: failed batches per projection (GET /ops/projections), snapshots on demand
         for env, consumer in (("ORDERS_FAILED_QUEUE_URL", "OrdersProjections"),
                               ("ACCOUNTS_FAILED_QUEUE_URL", "AccountsProjections")):
@@ -369,12 +392,9 @@ class CairnStack(Stack):
 
         # -- event-driven consumers (EventBridge -> SQS -> Lambda) --------------------------------
         subscriptions = [
-            bus.subscribe(
-                "PaymentsSubscription",
-                function=fns["Payments"],
-                detail_types=["OrderCreated"],
-                detail={"data": {"payment_token": events.Match.exists()}},
-                max_concurrency=SQS_MAX_CONCURRENCY,
+            *wire_payments(
+                self, fns=fns, store=store, bus=bus, intents=tables["PAYMENT_INTENTS_TABLE"], intents_key=intents_key,
+                timeouts_table=tables["PAYMENT_TIMEOUTS_TABLE"],
             ),
             bus.subscribe(
                 "InventorySubscription",

@@ -45,7 +45,7 @@ def order_snapshot(state: domain.OrderState) -> OrderV1:
 
 
 def _created(event: domain.OrderCreated, order: OrderV1):
-    return OrderCreatedV1, OrderCreatedData(order=order, payment_token=event.payment_token)
+    return OrderCreatedV1, OrderCreatedData(order=order, payment_intent=event.payment_intent)
 
 
 def _paid(event: domain.PaymentProcessed, order: OrderV1):

@@ -32,7 +32,7 @@ class _Body(BaseModel):
 
 
 class CreateOrderBody(_Body):
-    items: Annotated[list[domain.OrderLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
+    items: Annotated[list[domain.RequestedLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
     currency: Currency
     payment_token: domain.PaymentToken | None = None
 
@@ -54,6 +54,11 @@ class CancellationBody(_Body):
     reason: domain.Text
 
 
+class RefundBody(_Body):
+    refund_id: domain.ShortId
+    amount: Money
+
+
 class OrderCommandResult(BaseModel):
     order_id: str
     version: int
@@ -72,7 +77,7 @@ def _answer(state: domain.OrderState, version: int) -> dict:
         "total": money_str(state.total),
         "currency": state.currency,
         # a token starts the payment service's work: the client waits for PAID / PAYMENT_FAILED
-        "pending": ["payment"] if state.status is domain.OrderStatus.CREATED and state.payment_token else [],
+        "pending": ["payment"] if state.status is domain.OrderStatus.CREATED and state.payment_intent else [],
     }
 
 
@@ -104,6 +109,18 @@ def _existing_order_command(
     )
 
 
+def _priced(body: CreateOrderBody) -> list[domain.OrderLine]:
+    """The lines priced by the catalog (409 unknown-product / price-mismatch / currency-mismatch)."""
+    from cairn.http import domain_problem
+    from orders.app import price_list
+
+    try:
+        return domain.price_lines(body.items, body.currency, price_list().prices(line.sku for line in body.items))
+    except domain.DomainError as exc:
+        service.count("CommandRejected")
+        raise domain_problem(exc) from None
+
+
 COMMAND_PROBLEMS = {
     409: "A business rule said no (type …/invalid-transition, …/payment-amount-mismatch)",
     412: "If-Match does not match the stream's version (body has current_version)",
@@ -115,17 +132,26 @@ COMMAND_PROBLEMS = {
     "/orders",
     status_code=201,
     summary="Place an order",
-    description="The server assigns `order_id`; `Location` points at the new order.",
+    description="The server assigns `order_id`; `Location` points at the new order. Every line is priced "
+    "from the catalog (`unit_price` optional: when sent it must equal the catalog's).",
     tags=["orders"],
+    problems={409: "…/unknown-product, …/price-mismatch, …/currency-mismatch: prices come from the catalog"},
 )
 def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
     order_id = f"order-{uuid.uuid4()}"
+    items = _priced(body)
+    intent = None
+    if body.payment_token is not None:
+        from orders.app import payment_intents
+
+        # the token goes encrypted into a short-lived payment intent; the event names only the intent
+        intent = payment_intents().create(order_id, body.payment_token)
     command = domain.CreateOrder(
         order_id=order_id,
         customer_id=service.principal.sub,
-        items=body.items,
+        items=items,
         currency=body.currency,
-        payment_token=body.payment_token,
+        payment_intent=intent,
     )
     return execute(
         service,
@@ -198,6 +224,27 @@ def cancel_order(
     command = domain.CancelOrder(reason=body.reason)
     return _existing_order_command(
         "POST /orders/{id}/cancellation", id, command, body, if_match, idempotency_key, owner_may=True
+    )
+
+
+@service.post(
+    "/orders/<id>/refund",
+    staff=True,
+    summary="Record the refund of a payment staff recorded by hand (staff)",
+    description="Only for a CANCELLED order that had been PAID; `amount` must equal what was paid. "
+    "Payments captured by the payment service are refunded by it (the order becomes REFUNDED by itself).",
+    tags=["orders"],
+    problems={
+        409: "…/not-paid, …/refund-amount-mismatch, …/refunded-by-payment-service, …/invalid-transition",
+        412: COMMAND_PROBLEMS[412],
+    },
+)
+def record_refund(
+    id: OrderId, body: RefundBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.RecordRefund(refund_id=body.refund_id, amount=body.amount, by="staff")
+    return _existing_order_command(
+        "POST /orders/{id}/refund", id, command, body, if_match, idempotency_key, owner_may=False
     )
 
 

@@ -73,6 +73,8 @@ class AnalyticsProjection(Projection):
                 counters = {"orders_paid": 1, "revenue": event.data.amount}
             elif event.type == "OrderCancelled":
                 counters = {"orders_cancelled": 1}
+            elif event.type == "PaymentRefunded":
+                counters = {"orders_refunded": 1, "refunds": event.data.amount}
             if counters is None or currency is None:
                 continue
             pk, sk = rm.analytics_key(day, currency, shard)

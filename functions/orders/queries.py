@@ -56,6 +56,11 @@ class Step(_Open):
     occurred_at: str
 
 
+class Refund(_Open):
+    amount: Money
+    refunded_at: str
+
+
 class OrderView(_Open):
     order_id: str
     customer_id: str
@@ -67,6 +72,7 @@ class OrderView(_Open):
     created_at: str
     updated_at: str
     tracking: str | None
+    refund: Refund | None = None
     pending: list[str] = Field(default_factory=list, description='asynchronous work not yet applied: ["payment"]')
     timeline: list[Step]
 
@@ -105,6 +111,9 @@ class Day(_Open):
     orders_cancelled: int
     revenue: Money
     average_order_value: Money
+    orders_refunded: int = 0
+    refunds: Money = "0.00"
+    net_revenue: Money = "0.00"
 
 
 class DailyReport(BaseModel):

@@ -37,13 +37,16 @@ ENV = {
     "ACCOUNT_VIEW_TABLE": "cairn-account-view",
     "INVENTORY_TABLE": "cairn-inventory",
     "NOTIFICATIONS_TABLE": "cairn-notifications",
+    "CATALOG_TABLE": "cairn-catalog",
+    "PAYMENT_INTENTS_TABLE": "cairn-payment-intents",
+    "PAYMENT_INTENTS_KEY": "alias/cairn-payment-intents",
     "POWERTOOLS_METRICS_NAMESPACE": "Cairn",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SNAPSHOT_EVERY": "order=50,account=100",
 }
 
 READ_MODEL_TABLES = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE",
-                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE")
+                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE", "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE")
 
 # Every route of API.md, as API Gateway's route keys: used to fill routeKey and pathParameters.
 ROUTES = (
@@ -52,6 +55,9 @@ ROUTES = (
     "POST /orders/{id}/shipment",
     "POST /orders/{id}/delivery",
     "POST /orders/{id}/cancellation",
+    "POST /orders/{id}/refund",
+    "PUT /catalog/{sku}",
+    "GET /catalog/{sku}",
     "GET /orders/{id}",
     "GET /orders/{id}/history",
     "GET /orders/{id}/events",
@@ -212,17 +218,68 @@ class Reply:
         )
 
 
-class Api:
-    """Calls one Lambda handler like API Gateway does and checks the integration response shape."""
+def seed_catalog(entries: Mapping[str, tuple[str, str]]) -> None:
+    """Products in the catalog's read model ({sku: (unit_price, currency)}), written as the catalog
+    projection writes them (checkpoint item of ``product-<sku>`` in the active generation)."""
+    import os
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]]):
+    from cairn.projections.codec import to_attr
+    from cairn.projections.layout import checkpoint_key
+    from cairn.projections.readers import ReadModelTable
+
+    table = os.environ.get("CATALOG_TABLE", ENV["CATALOG_TABLE"])
+    # a plain client: fault injection (tests/reliability) targets the code under test, not the fixture
+    import boto3
+    from botocore.config import Config
+
+    ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                       config=Config(account_id_endpoint_mode="disabled"))
+    generation = ReadModelTable(ddb, table).generation()
+    for sku, (price, currency) in entries.items():
+        entry = {"sku": sku, "name": sku, "unit_price": price, "currency": currency, "version": 1}
+        item = {**checkpoint_key(generation, f"product-{sku}"), "version": {"N": "1"}, "state": to_attr(entry)}
+        ddb.put_item(TableName=table, Item=item)
+
+
+def seed_catalog_for(body: Any) -> None:
+    """Seed the catalog with the prices an order body sends (tests written before the catalog
+    existed send their own prices; the order service still reads them from the catalog)."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        return
+    currency = body.get("currency")
+    entries = {}
+    for line in body["items"]:
+        if isinstance(line, dict) and isinstance(line.get("sku"), str) and isinstance(line.get("unit_price"), str):
+            entries[line["sku"]] = (line["unit_price"], currency if isinstance(currency, str) else "USD")
+    if entries:
+        try:
+            seed_catalog(entries)
+        except Exception:  # noqa: BLE001 - a body the handler will refuse anyway (bad sku, price)
+            pass
+
+
+class Api:
+    """Calls one Lambda handler like API Gateway does and checks the integration response shape.
+
+    ``seed_catalog=True``: a ``POST /orders`` first lists its lines' SKUs at the prices it sends
+    (see :func:`seed_catalog_for`); pricing tests turn it off.
+    """
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]], *, seed_catalog: bool = True):
         self.handler = handler
+        self.seed_catalog = seed_catalog
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> Reply:
         event = api_event(method, path, **kwargs)
         return self.invoke(event)
 
     def invoke(self, event: dict[str, Any]) -> Reply:
+        if self.seed_catalog and event.get("routeKey") == "POST /orders" and event.get("body"):
+            try:
+                raw = event["body"]
+                seed_catalog_for(json.loads(base64.b64decode(raw) if event.get("isBase64Encoded") else raw))
+            except (ValueError, RecursionError):
+                pass
         response = self.handler(copy.deepcopy(event), LambdaContext())
         assert set(response) >= {"statusCode", "body"}, response
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
@@ -286,6 +343,15 @@ def captured_logs(service: Any) -> Iterator[list[dict[str, Any]]]:
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 
+def create_intents_key() -> None:
+    """The payment-intents KMS key, under the alias ``PAYMENT_INTENTS_KEY`` names."""
+    from cairn.aws import client
+
+    kms = client("kms")
+    key_id = kms.create_key(Description="payment intents")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"], TargetKeyId=key_id)
+
+
 def reset_runtimes() -> None:
     """Forget warm state: runtimes and query clients are per process (per "container")."""
     import accounts.app
@@ -294,6 +360,13 @@ def reset_runtimes() -> None:
     import orders.queries
 
     orders.app.runtime.cache_clear()
+    orders.app.price_list.cache_clear()
+    orders.app.payment_intents.cache_clear()
+    import catalog.api
+    import catalog.app
+
+    catalog.app.runtime.cache_clear()
+    catalog.api._dynamodb.cache_clear()
     accounts.app.runtime.cache_clear()
     orders.queries._dynamodb.cache_clear()
     accounts.queries._dynamodb.cache_clear()
@@ -324,6 +397,7 @@ def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
             BillingMode="PAY_PER_REQUEST",
         )
     client("s3").create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
+    create_intents_key()
     reset_runtimes()
     yield dict(ENV)
     reset_runtimes()

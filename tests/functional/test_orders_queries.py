@@ -301,6 +301,7 @@ def test_daily_analytics_for_staff(orders_api: Api, orders_queries: Api, order_p
         "orders_cancelled": 1,
         "revenue": "30.00",
         "average_order_value": "15.00",
+        "orders_refunded": 0, "refunds": "0.00", "net_revenue": "30.00",
     }
     assert days[(today.isoformat(), "EUR")]["revenue"] == "15.00"
 

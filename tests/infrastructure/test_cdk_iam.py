@@ -81,7 +81,7 @@ def test_every_role_with_events_access_has_the_explicit_deny(synth: Synth) -> No
         assert MUTATIONS <= set(as_list(denies[0]["Action"])), role
 
 
-@pytest.mark.parametrize("function", ["OrdersCommands", "AccountsCommands", "Payments"])
+@pytest.mark.parametrize("function", ["OrdersCommands", "AccountsCommands"])
 def test_command_functions_append_and_write_markers_only(synth: Synth, function: str) -> None:
     allowed = _allowed(synth, _role_of(synth, function))
     events = json.dumps(get_att(synth.logical_id(EVENTS)), sort_keys=True)
@@ -91,6 +91,15 @@ def test_command_functions_append_and_write_markers_only(synth: Synth, function:
     s3_actions = {a for actions in allowed.values() for a in actions if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:ListBucket"}  # read snapshots, never write them
     dynamo_resources = {r for r, actions in allowed.items() if any(a.startswith("dynamodb:") for a in actions)}
+    if function == "OrdersCommands":  # prices orders from the catalog's published read model: read only
+        intents = json.dumps(get_att(synth.logical_id("Cairn/PaymentIntents/Table")), sort_keys=True)
+        assert allowed[intents] == {"dynamodb:PutItem"}  # writes payment intents, never reads them
+        dynamo_resources -= {intents}
+        catalog = json.dumps(get_att(synth.logical_id("Cairn/CatalogTable/Table")), sort_keys=True)
+        assert allowed[catalog] <= {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
+                                    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                                    "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+        dynamo_resources -= {catalog}
     assert dynamo_resources == {events, markers}
 
 
@@ -197,6 +206,38 @@ def test_function_logs_only_to_its_own_log_group(synth: Synth) -> None:
         log_resources = {r for r, actions in allowed.items() if any(a.startswith("logs:") for a in actions)}
         assert log_resources == {json.dumps(get_att(group["Ref"]), sort_keys=True)}, name
         assert ref(group["Ref"]) == group
+
+
+def _role_statements(synth: Synth, role: str) -> list[dict]:
+    return [
+        s
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if ref(role) in p["Properties"].get("Roles", [])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("function", "prefix"),
+    [("Payments", "payment-*"), ("Catalog", "product-*"), ("OrderPayments", "order-*"), ("PaymentTimeouts", "order-*")],
+)
+def test_services_append_only_to_their_own_streams(synth: Synth, function: str, prefix: str) -> None:
+    """dynamodb:LeadingKeys: e.g. the payment service cannot write (or read) an order's stream."""
+    events = get_att(synth.logical_id(EVENTS))
+    on_events = [
+        s for s in _role_statements(synth, _role_of(synth, function))
+        if s["Effect"] == "Allow" and events in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert on_events
+    for statement in on_events:
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [prefix]}}
+
+
+def test_payments_read_delete_and_decrypt_intents_only(synth: Synth) -> None:
+    statements = _role_statements(synth, _role_of(synth, "Payments"))
+    actions = {a for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+    assert {"dynamodb:GetItem", "dynamodb:DeleteItem", "kms:Decrypt"} <= actions
+    assert not {"kms:Encrypt", "s3:GetObject", "dynamodb:Scan"} & actions
 
 
 # -- unauthenticated requests reach only a function that can read nothing (issue 17 #6) -------------

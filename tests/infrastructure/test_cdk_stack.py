@@ -179,9 +179,15 @@ def test_layer_is_for_python313_arm64(synth: Synth) -> None:
 
 
 ENV_BY_FUNCTION = {
-    "OrdersCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
+    "OrdersCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET", "CATALOG_TABLE",
+                       "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY"},
     "AccountsCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
-    "Payments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
+    "Payments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENT_INTENTS_TABLE"},
+    "OrderPayments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
+    "PaymentTimeouts": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET", "PAYMENT_TIMEOUTS_TABLE",
+                        "PAYMENT_TIMEOUT_SECONDS"},
+    "Catalog": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE"},
+    "CatalogProjections": {"EVENTS_TABLE", "CATALOG_TABLE", "PARKED_QUEUE_URL"},
     "OrdersQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE"},
     "AccountsQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE"},
     "OrdersProjections": {
@@ -197,7 +203,7 @@ ENV_BY_FUNCTION = {
     "NotificationsQueries": {"NOTIFICATIONS_TABLE"},
     "Notifications": {"NOTIFICATIONS_TABLE"},
     "Ops": {
-        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE",
+        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE",
         "SNAPSHOT_BUCKET", "ORDERS_FAILED_QUEUE_URL", "ACCOUNTS_FAILED_QUEUE_URL",
     },
     "Public": set(),
@@ -244,7 +250,8 @@ STREAM_CONSUMERS = {
     "OrdersProjections": ["order-"],
     "AccountsProjections": ["account-"],
     "Snapshotter": ["order-", "account-"],
-    "Publisher": ["order-"],
+    "Publisher": ["order-", "payment-"],
+    "CatalogProjections": ["product-"],
 }
 # Readers kept on the table's own DynamoDB stream (at most two, issue 18)
 DDB_STREAM_CONSUMERS = {
@@ -339,7 +346,11 @@ def _assert_queues_encrypted_and_ssl_only(synth: Synth, queue_ids: set[str]) -> 
 # -- event-driven consumers ------------------------------------------------------------------------
 
 SUBSCRIPTIONS = {
-    "Payments": ("PaymentsSubscription", ["OrderCreated"]),
+    "Payments": ("PaymentsSubscription", ["OrderCreated", "OrderCancelled", "PaymentFailed", "PaymentProcessed"]),
+    "OrderPayments": ("OrderPaymentsSubscription", ["PaymentCaptured", "PaymentDeclined", "PaymentRefunded"]),
+    "PaymentTimeouts": (
+        "PaymentTimeoutsSubscription", ["OrderCreated", "PaymentProcessed", "PaymentFailed", "OrderCancelled"]
+    ),
     "Inventory": ("InventorySubscription", ["OrderCreated", "OrderCancelled", "PaymentFailed"]),
     "Notifications": (
         "NotificationsSubscription",
@@ -366,16 +377,34 @@ def test_eda_consumers_read_their_queue_with_a_dlq(synth: Synth, name: str) -> N
 
     rule = synth.resources[synth.logical_id(f"{base}/Rule")]["Properties"]
     assert rule["EventBusName"] == ref(synth.logical_id("Cairn/IntegrationEvents/Bus"))
-    assert rule["EventPattern"]["source"] == ["cairn.orders"]
+    assert rule["EventPattern"]["source"] == ["cairn.payments" if name == "OrderPayments" else "cairn.orders"]
     assert rule["EventPattern"]["detail-type"] == detail_types
     (target,) = rule["Targets"]
     assert target["Arn"] == get_att(queue_id)
     assert target["DeadLetterConfig"]["Arn"] == get_att(dlq_id)
 
 
-def test_payments_only_get_orders_with_a_payment_token(synth: Synth) -> None:
-    rule = synth.resources[synth.logical_id("Cairn/IntegrationEvents/PaymentsSubscription/Rule")]
-    assert rule["Properties"]["EventPattern"]["detail"] == {"data": {"payment_token": [{"exists": True}]}}
+def test_no_rule_routes_on_a_payment_token(synth: Synth) -> None:
+    """The bus never carries a token (only a payment intent id), so nothing may filter on one."""
+    for rule in synth.of_type("AWS::Events::Rule").values():
+        assert "payment_token" not in json.dumps(rule["Properties"].get("EventPattern", {}))
+
+
+def test_payment_timeouts_are_swept_on_a_schedule(synth: Synth) -> None:
+    (rule,) = [r for r in synth.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == get_att("PaymentTimeouts")
+    assert "DeadLetterConfig" in target
+    env = synth.resources["PaymentTimeouts"]["Properties"]["Environment"]["Variables"]
+    assert env["PAYMENT_TIMEOUT_SECONDS"] == "900"
+
+
+def test_payment_intents_key_rotates_and_orders_may_only_encrypt(synth: Synth) -> None:
+    key = synth.resources[synth.logical_id("Cairn/PaymentIntentsKey")]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    table = synth.resources[synth.logical_id("Cairn/PaymentIntents/Table")]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_event_bus_is_archived(synth: Synth) -> None:
@@ -458,8 +487,9 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
-        if props["Principal"] == "events.amazonaws.com":  # the daily snapshot rule and the digest job's schedule
-            assert props["FunctionName"] in (get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"))
+        if props["Principal"] == "events.amazonaws.com":  # the snapshot, digest and payment-timeout schedules
+            assert props["FunctionName"] in (
+                get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"), get_att("PaymentTimeouts"))
             assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
             continue
         assert props["Principal"] == "apigateway.amazonaws.com"
