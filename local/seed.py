@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-__all__ = ["DEMO_PRODUCTS", "seed_demo_catalog"]
+__all__ = ["DEMO_PRODUCTS", "seed_catalog", "seed_demo_catalog"]
 
 DEMO_PRODUCTS: dict[str, tuple[str, str, str]] = {  # sku -> (name, unit_price, currency)
     "BOOK-1": ("The Cairn Book", "9.99", "USD"),
@@ -39,8 +39,14 @@ def _call(base_url: str, method: str, path: str, token: str, body: Any = None) -
 
 def seed_demo_catalog(base_url: str, token: str, timeout: float = 60.0) -> list[str]:
     """PUT every demo product, then wait (bounded) until the read model has each one's version."""
+    return seed_catalog(base_url, token, DEMO_PRODUCTS, timeout)
+
+
+def seed_catalog(base_url: str, token: str, products: dict[str, tuple[str, str, str]],
+                 timeout: float = 60.0) -> list[str]:
+    """PUT each product (sku -> name, unit_price, currency) as staff; wait until orders can price it."""
     versions = {}
-    for sku, (name, price, currency) in DEMO_PRODUCTS.items():
+    for sku, (name, price, currency) in products.items():
         status, body, _ = _call(base_url, "PUT", f"/catalog/{sku}",
                                 token, {"name": name, "unit_price": price, "currency": currency})
         if status != 200:

@@ -454,13 +454,17 @@ ORDER_TOTAL = "20.00"
 
 class Projector:
     """Feeds new records of the events table's stream to a projection Lambda, like its event
-    source mapping (filter on the ``stream_id`` prefix, Lambda's DynamoDB-stream event shape)."""
+    source mapping (filter on the ``stream_id`` prefix). ``kinesis=True`` delivers them the way a
+    fan-out reader gets them deployed (Kinesis Data Streams for DynamoDB records); otherwise in
+    Lambda's DynamoDB-stream event shape."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], prefix: str):
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], prefix: str, *, kinesis: bool = False):
         from cairn.aws import client
 
         self.handler = handler
         self.prefix = prefix
+        self.kinesis = kinesis
+        self.sequence = 0
         self.streams = client("dynamodbstreams")
         table = client("dynamodb").describe_table(TableName=ENV["EVENTS_TABLE"])["Table"]
         self.arn = table["LatestStreamArn"]
@@ -493,9 +497,18 @@ class Projector:
             )
         return out
 
+    def as_kinesis(self, record: dict[str, Any]) -> dict[str, Any]:
+        from cairn.projections.kinesis import kinesis_record
+
+        self.sequence += 1
+        return kinesis_record(record, sequence_number=f"{self.sequence:056d}", table_name=ENV["EVENTS_TABLE"],
+                              stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/cairn-events")
+
     def run(self) -> int:
         """Deliver everything new; returns how many records were delivered."""
         records = self.records()
+        if records and self.kinesis:
+            records = [self.as_kinesis(record) for record in records]
         if records:
             result = self.handler({"Records": records}, LambdaContext())
             assert not (result or {}).get("batchItemFailures"), result
@@ -506,11 +519,11 @@ class Projector:
 def order_projector(cloud: dict[str, str]) -> Projector:
     from orders.projections import handler
 
-    return Projector(handler, "order-")
+    return Projector(handler, "order-", kinesis=True)  # deployed, it reads the Kinesis fan-out
 
 
 @pytest.fixture
 def account_projector(cloud: dict[str, str]) -> Projector:
     from accounts.projections import handler
 
-    return Projector(handler, "account-")
+    return Projector(handler, "account-", kinesis=True)

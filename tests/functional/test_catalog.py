@@ -19,7 +19,7 @@ def catalog_api(cloud) -> Api:
 def catalog_projector(cloud) -> Projector:
     from catalog.projections import handler
 
-    return Projector(handler, "product-")
+    return Projector(handler, "product-", kinesis=True)  # deployed, it reads the Kinesis fan-out
 
 
 @pytest.fixture
