@@ -140,6 +140,7 @@ HTTP_RESERVED_CONCURRENCY: dict[str, int] = {
     "AccountsQueries": 20,
     "InventoryQueries": 10,
     "NotificationsQueries": 10,
+    "Catalog": 10,
     "Ops": 2,
     "Public": 10,
 }

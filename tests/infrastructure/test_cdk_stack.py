@@ -187,7 +187,7 @@ ENV_BY_FUNCTION = {
     "PaymentTimeouts": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET", "PAYMENT_TIMEOUTS_TABLE",
                         "PAYMENT_TIMEOUT_SECONDS"},
     "Catalog": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE"},
-    "CatalogProjections": {"EVENTS_TABLE", "CATALOG_TABLE", "PARKED_QUEUE_URL"},
+    "CatalogProjections": {"EVENTS_TABLE", "CATALOG_TABLE", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
     "OrdersQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE"},
     "AccountsQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE"},
     "OrdersProjections": {
@@ -391,7 +391,11 @@ def test_no_rule_routes_on_a_payment_token(synth: Synth) -> None:
 
 
 def test_payment_timeouts_are_swept_on_a_schedule(synth: Synth) -> None:
-    (rule,) = [r for r in synth.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    (rule,) = [
+        r for r in synth.of_type("AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+        and any(t["Arn"] == get_att("PaymentTimeouts") for t in r["Properties"].get("Targets", []))
+    ]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == get_att("PaymentTimeouts")
