@@ -23,6 +23,7 @@ from constructs import Construct
 from cdk_app.constructs.alerts import Alerts
 from cdk_app.constructs.function import CairnFunction
 from cdk_app.constructs.nag import acknowledge
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["EventBus", "Subscription"]
 
@@ -83,21 +84,9 @@ class EventBus(Construct):
         the bus's) to ``function``."""
         scope = Construct(self, id)
         source = source or self.source
-        dead_letters = sqs.Queue(
-            scope,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            dead_letters,
-            {
-                "Serverless-SQSRedrivePolicy": (
-                    "This is the dead-letter queue of the subscription (and of its rule target); it is "
-                    "inspected and redriven by an operator, not consumed, so it has no redrive of its own."
-                ),
-            },
+        dead_letters = dead_letter_queue(
+            scope, "DeadLetters", holds="events the subscription (or its rule target) could not deliver",
+            handled="an operator inspects and redrives it", of_a_queue=True,
         )
         timeout = function.timeout
         queue = sqs.Queue(

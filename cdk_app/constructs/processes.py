@@ -11,15 +11,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alerts import Alerts
 from cdk_app.constructs.event_bus import EventBus, Subscription
 from cdk_app.constructs.event_store import EventStore
 from cdk_app.constructs.function import CairnFunction
-from cdk_app.constructs.nag import acknowledge
 from cdk_app.constructs.projection import Projection
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["CATALOG_PREFIX", "ORDER_PREFIX", "PAYMENT_PREFIX", "payment_intents_key", "wire_catalog", "wire_payments"]
 
@@ -104,25 +103,10 @@ def wire_payments(
         store.grant_snapshot_read(fns[name].role)
     timeouts_table.grant(fns["PaymentTimeouts"].role, "dynamodb:PutItem", "dynamodb:Scan")
 
-    missed = sqs.Queue(
-        scope,
-        "PaymentTimeoutsScheduleDeadLetters",
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        retention_period=Duration.days(1),
-    )
-    acknowledge(
-        missed,
-        {
-            "Serverless-SQSRedrivePolicy": (
-                "Dead-letter queue of the timeouts schedule: a missed tick is harmless (the next sweep "
-                "takes every overdue process), so it is only inspected, never consumed."
-            ),
-            "AwsSolutions-SQS3": (
-                "This queue is the dead-letter queue of the timeouts schedule's Lambda target "
-                "(EventBridge DeadLetterConfig), which cdk-nag does not recognise as a DLQ use."
-            ),
-        },
+    missed = dead_letter_queue(
+        scope, "PaymentTimeoutsScheduleDeadLetters", holds="ticks of the timeouts schedule that were missed",
+        handled="a missed tick is harmless (the next sweep takes every overdue process), so it is only inspected",
+        retention=Duration.days(1),
     )
     events.Rule(
         scope,

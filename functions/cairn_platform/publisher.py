@@ -340,7 +340,7 @@ def handler(event: dict, context: Any) -> dict:
     records = as_stream_event(event).get("Records", [])  # DynamoDB Streams or Kinesis for DynamoDB
     report = publish_all(records)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
-    from cairn.projections.lag import batch_lag_seconds, emit_lag
+    from cairn.lag import batch_lag_seconds, emit_lag
 
     emit_lag("Publisher", batch_lag_seconds(records), len(report.failed_sequence_numbers))
     if report.failed_streams:

@@ -135,7 +135,7 @@ class StreamConsumer:
     def process(self, records: Sequence[Mapping[str, Any]]) -> tuple[BatchReport, dict[str, StreamFailedError]]:
         """Run every projection over the batch; returns the report and the records to report failed
         (by sequence number)."""
-        from cairn.projections.lag import batch_lag_seconds
+        from cairn.lag import batch_lag_seconds
 
         report = BatchReport(records=len(records), lag_seconds=batch_lag_seconds(records))
         batches, positions = group_records(records, self._decode)
@@ -179,7 +179,7 @@ class StreamConsumer:
         function in the lag metrics (``CAIRN_CONSUMER`` wins)."""
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        from cairn.projections.lag import emit_lag
+        from cairn.lag import emit_lag
 
         records = event.get("Records") or []
         report, failures = self.process(records)
