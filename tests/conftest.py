@@ -7,7 +7,10 @@ real credentials or a stray endpoint.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,35 @@ settings.register_profile(
 )
 _ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _ci else "dev"))
+
+
+class _RunningTestsStdout(io.TextIOBase):
+    """Writes to whatever ``sys.stdout`` is when a line is written: the capture of the test running."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_RUNNING_TESTS_STDOUT = _RunningTestsStdout()
+
+
+@pytest.fixture(autouse=True)
+def _powertools_logs_reach_the_running_test() -> None:
+    """A Powertools Logger binds ``sys.stdout`` when a service's logger is first built; under pytest
+    that is the capture of whichever test imported the handler first, so later tests (``capsys``)
+    would never see its lines. Every Powertools handler writes to the running test's stdout instead."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if (
+                type(handler) is logging.StreamHandler
+                and type(handler.formatter).__module__.startswith("aws_lambda_powertools")
+                and handler.stream is not _RUNNING_TESTS_STDOUT
+            ):
+                handler.setStream(_RUNNING_TESTS_STDOUT)
 
 
 @dataclass(frozen=True)
