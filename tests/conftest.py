@@ -69,7 +69,7 @@ def _powertools_logs_reach_the_running_test() -> None:
                 and type(handler.formatter).__module__.startswith("aws_lambda_powertools")
                 and handler.stream is not _RUNNING_TESTS_STDOUT
             ):
-                handler.setStream(_RUNNING_TESTS_STDOUT)
+                handler.stream = _RUNNING_TESTS_STDOUT  # not setStream: it flushes the old one, maybe closed
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from aws_lambda_powertools import Logger, Metrics
 
 from cairn.events import EventEnvelope
 from cairn.projections import Projection, StreamConsumer, Writes
-from cairn.projections.kinesis import as_stream_event
 from catalog import read_models as rm
 from catalog.app import STREAM_PREFIX, registry
 
@@ -37,16 +36,11 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cair
 
 @cache
 def consumer() -> StreamConsumer:
-    from cairn.aws import client
-    from cairn.store.dynamodb import DynamoDBEventStore
-
-    dynamodb = client("dynamodb")
-    store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
-    return StreamConsumer.from_env(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS}, store, client=dynamodb)
+    """Built on the first invocation (warm invocations reuse clients and engines)."""
+    return StreamConsumer.for_lambda(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS})
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # DynamoDB Streams or Kinesis Data Streams for DynamoDB (the fan-out)
-    return consumer().handle(as_stream_event(event), context, metrics, consumer="CatalogProjections")
+    return consumer().handle(event, context, metrics, consumer="CatalogProjections")  # either stream source

@@ -175,12 +175,16 @@ class StreamConsumer:
     def handle(
         self, event: Mapping[str, Any], context: Any = None, metrics: Any = None, consumer: str | None = None
     ) -> dict[str, Any]:
-        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``. ``consumer`` names the
-        function in the lag metrics (``CAIRN_CONSUMER`` wins)."""
+        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``. ``event`` comes from
+        either source (DynamoDB Streams, or Kinesis Data Streams for DynamoDB: the fan-out), so no
+        handler can forget to convert it. ``consumer`` names the function in the lag metrics
+        (``CAIRN_CONSUMER`` wins)."""
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
         from cairn.lag import emit_lag
+        from cairn.projections.kinesis import as_stream_event
 
+        event = as_stream_event(event)
         records = event.get("Records") or []
         report, failures = self.process(records)
         if metrics is not None:
@@ -208,6 +212,17 @@ class StreamConsumer:
         return process_partial_response(
             event=dict(event), record_handler=record_handler, processor=processor, context=context
         )
+
+    @classmethod
+    def for_lambda(cls, registry: EventRegistry, projections: Mapping[Any, str]) -> StreamConsumer:
+        """What a projection function builds once per execution environment: the event store
+        (``EVENTS_TABLE``, for gap repair) and :meth:`from_env`'s engines on one DynamoDB client."""
+        from cairn.aws import client
+        from cairn.store.dynamodb import DynamoDBEventStore
+
+        dynamodb = client("dynamodb")
+        store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
+        return cls.from_env(registry, projections, store, client=dynamodb)
 
     @classmethod
     def from_env(
