@@ -104,6 +104,9 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
             # asynchronous work started by the order and not yet applied (API.md: "pending")
             "pending": ["payment"] if data.payment_intent else [],
             "timeline": [step],
+            # sealed (issue 12): the read model never holds the plaintext; queries open it
+            "email": _sealed(getattr(data, "email", None)),
+            "shipping_address": _sealed(getattr(data, "shipping_address", None)),
         }
     if view is None:
         return None
@@ -121,6 +124,10 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
     if event.type in _PAYMENT_OUTCOMES:
         new["pending"] = [p for p in view.get("pending", ()) if p != "payment"]
     return new
+
+
+def _sealed(value: Any) -> dict[str, Any] | None:
+    return None if value is None else value.model_dump()
 
 
 def order_view_from_events(envelopes: Iterable[EventEnvelope]) -> dict[str, Any] | None:
