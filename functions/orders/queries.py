@@ -165,6 +165,9 @@ def _opened(view: dict[str, Any] | None, stream_id: str) -> dict[str, Any] | Non
     return _open(view, stream_id)
 
 
+# actors that are services, not people (orders.payment_events, orders.timeouts): shown as they are
+SERVICE_ACTORS = frozenset({"payments", "payment-timeouts"})
+
 ENTITY_PROBLEMS = {412: "min_version is beyond the order's latest version (body has current_version)"}
 
 
@@ -237,9 +240,14 @@ def get_order_events(
     page = event_page(
         _runtime().store, stream_id, after, limit, lambda first: _visible(getattr(first.data, "customer_id", None))
     )
+    principal = service.principal
     for event in page["events"]:
         if event["type"] == "OrderCreated":
             event["data"] = _open(event["data"], stream_id)
+        metadata = event["metadata"]
+        # a customer sees that staff acted, not which staff member (their sub is personal data)
+        if not principal.is_staff and metadata.get("actor") not in (None, principal.sub, *SERVICE_ACTORS):
+            metadata["actor"] = "staff"
     return json_response(page)
 
 

@@ -319,3 +319,11 @@ def test_kms_outage_on_create_is_503_and_writes_nothing(orders_api: Api, tag: st
         codec.kms.client = real
     assert reply.is_problem(503) and "retry-after" in reply.headers
     assert client("dynamodb").scan(TableName="cairn-events")["Count"] == 0
+
+
+def test_a_customer_sees_staff_acted_not_which_staff_member(orders_api: Api, orders_queries: Api):
+    order_id = create(orders_api)
+    assert orders_api.post(f"/orders/{order_id}/payment", {"payment_id": "p1", "amount": ORDER_TOTAL}, **STAFF).status == 200
+    mine = [e["metadata"]["actor"] for e in orders_queries.get(f"/orders/{order_id}/events").json["events"]]
+    staff = [e["metadata"]["actor"] for e in orders_queries.get(f"/orders/{order_id}/events", **STAFF).json["events"]]
+    assert mine == ["alice", "staff"] and staff == ["alice", "sam"]
