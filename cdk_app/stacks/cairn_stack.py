@@ -531,3 +531,7 @@ class CairnStack(Stack):
         notifications.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cognito-idp:ListUsers"], resources=[http.user_pool.user_pool_arn])
         )
+        # an order's own e-mail travels sealed on the bus (issue 12): the sender opens it, nothing else
+        notifications.add_environment("PERSONAL_DATA_KEYS_TABLE", self.personal_data.table.table_name)
+        notifications.add_environment("PERSONAL_DATA_KEY", self.personal_data.key.key_arn)
+        self.personal_data.grant_open(notifications.role)
