@@ -119,6 +119,15 @@ def _read_and_scan(orders_api: Api, orders_queries: Api, order_projector: Projec
     assert created["data"]["personal_data"] == "present"
     # stored: events, the Order View, user orders, idempotency, keys, payment intents — sealed or absent
     assert tables_holding(tag) == []
+    # what the publisher would put on the bus (and its archive): the e-mail sealed, never plaintext
+    from integration.order_translation import to_integration_events
+    from orders.app import runtime
+
+    envelope = next(iter(runtime().store.read(order_id)))
+    _, state = runtime().state_at(order_id, up_to_version=1)[:2]
+    (published,) = to_integration_events(envelope, state)
+    on_the_bus = published.model_dump_json()
+    assert tag not in on_the_bus and '"email":{"pii":1' in on_the_bus.replace(" ", "")
     stored = everything_stored()
     assert order_id in stored and tag not in stored  # the scan sees the order, not the person
 
