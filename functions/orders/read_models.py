@@ -86,7 +86,7 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
     data = event.data
     step = {"type": event.type, "version": event.version, "occurred_at": event.occurred_at}
     if event.type == "OrderCreated":
-        return {
+        view = {
             "order_id": data.order_id,
             "customer_id": data.customer_id,
             "status": "CREATED",
@@ -104,10 +104,14 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
             # asynchronous work started by the order and not yet applied (API.md: "pending")
             "pending": ["payment"] if data.payment_intent else [],
             "timeline": [step],
-            # sealed (issue 12): the read model never holds the plaintext; queries open it
-            "email": _sealed(getattr(data, "email", None)),
-            "shipping_address": _sealed(getattr(data, "shipping_address", None)),
         }
+        # personal data (issue 12) stays sealed here: the read model never holds the plaintext;
+        # the query handler opens it per answer (absent keys: the order has none)
+        for field in ("email", "shipping_address"):
+            sealed = getattr(data, field, None)
+            if sealed is not None:
+                view[field] = sealed.model_dump()
+        return view
     if view is None:
         return None
     new = dict(view)
@@ -124,10 +128,6 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
     if event.type in _PAYMENT_OUTCOMES:
         new["pending"] = [p for p in view.get("pending", ()) if p != "payment"]
     return new
-
-
-def _sealed(value: Any) -> dict[str, Any] | None:
-    return None if value is None else value.model_dump()
 
 
 def order_view_from_events(envelopes: Iterable[EventEnvelope]) -> dict[str, Any] | None:
