@@ -75,12 +75,13 @@ class FunctionSpec:
 
 _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
+_PERSONAL_DATA = ("PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY")  # issue 12: crypto-shredding
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10,
-                 (*_STORE, "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY")),
+                 (*_STORE, "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY", *_PERSONAL_DATA)),
     FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
-                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS, *_PERSONAL_DATA)),
     FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
                  ("EVENTS_TABLE", *_ORDER_VIEWS)),
     FunctionSpec("AccountsCommands", "accounts.api.handler", "accounts", 1024, 10, _STORE),
@@ -123,7 +124,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 # The aggregates each writer may append to (dynamodb:LeadingKeys on the events table).
 WRITER_STREAMS = {
-    "OrdersCommands": ("order-",),
+    "OrdersCommands": ("order-", "erasure-"),  # erasure-<sub>: the audit record of an erasure
     "AccountsCommands": ("account-",),
 }
 
@@ -161,6 +162,8 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/orders/{id}/verification", "OrdersQueries", False),
     ("GET", "/users/me/orders", "OrdersQueries", False),
     ("GET", "/analytics/daily", "OrdersQueries", False),
+    ("DELETE", "/users/me/personal-data", "OrdersCommands", False),
+    ("DELETE", "/users/{sub}/personal-data", "OrdersCommands", False),
     ("POST", "/accounts", "AccountsCommands", False),
     ("POST", "/accounts/{id}/deposits", "AccountsCommands", False),
     ("POST", "/accounts/{id}/withdrawals", "AccountsCommands", False),
@@ -250,7 +253,7 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
-        # issue 12: the KMS key + keys table of crypto-shredding; granted to nobody until wired
+        # issue 12: the KMS key + keys table of crypto-shredding (docs/privacy.md)
         self.personal_data = PersonalDataKeys(self, "PersonalData")
         tables = {
             env: ReadModelTable(
@@ -281,6 +284,8 @@ class CairnStack(Stack):
             "SNAPSHOT_EVERY": ",".join(f"{kind}={every}" for kind, every in SNAPSHOT_EVERY.items()),
             "PAYMENT_INTENTS_KEY": intents_key.key_arn,
             "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout_seconds),
+            "PERSONAL_DATA_KEYS_TABLE": self.personal_data.table.table_name,
+            "PERSONAL_DATA_KEY": self.personal_data.key.key_arn,
             **{env: table.table_name for env, table in tables.items()},
         }
         fns: dict[str, CairnFunction] = {}
@@ -310,6 +315,10 @@ class CairnStack(Stack):
             store.grant_append(fns[name].role, prefixes)
             store.grant_write_markers(fns[name].role)
             store.grant_snapshot_read(fns[name].role)
+
+        # -- personal data: OrdersCommands seals (and erases), OrdersQueries only opens ----------
+        self.personal_data.grant_codec(fns["OrdersCommands"].role)
+        self.personal_data.grant_open(fns["OrdersQueries"].role)
 
         # -- queries: read only -----------------------------------------------------------------
         for name, views in (
@@ -523,3 +532,7 @@ class CairnStack(Stack):
         notifications.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cognito-idp:ListUsers"], resources=[http.user_pool.user_pool_arn])
         )
+        # an order's own e-mail travels sealed on the bus (issue 12): the sender opens it, nothing else
+        notifications.add_environment("PERSONAL_DATA_KEYS_TABLE", self.personal_data.table.table_name)
+        notifications.add_environment("PERSONAL_DATA_KEY", self.personal_data.key.key_arn)
+        self.personal_data.grant_open(notifications.role)

@@ -41,6 +41,7 @@ def order_snapshot(state: domain.OrderState) -> OrderV1:
         currency=state.currency,
         items=[OrderLineV1(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price) for line in state.items],
         total=state.total,
+        email=state.email,  # sealed: ciphertext + key reference, never the plaintext (issue 12)
     )
 
 

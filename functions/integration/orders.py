@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integration.envelope import IntegrationEvent
 from kernel import Currency, EventMoney
+from kernel.personal import Sealed
 
 SOURCE = "cairn.orders"
 
@@ -40,6 +41,12 @@ class OrderV1(_Contract):
     currency: Currency
     items: list[OrderLineV1]
     total: EventMoney
+    email: Sealed | None = Field(
+        None,
+        description="The order's e-mail address SEALED (issue 12): ciphertext + key reference (`sub`, `kid`), "
+        "never the plaintext; a consumer that must use it (notifications) opens it with the order service's "
+        "key service (stream id = order_id, field `email`). Unreadable once the customer is erased.",
+    )
 
 
 class OrderCreatedData(_Contract):

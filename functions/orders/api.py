@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -24,6 +24,7 @@ app = service.app
 ORDER_ID = re.compile(r"^order-[A-Za-z0-9-]{1,64}$")
 OrderId = Annotated[str, Path(description="order id, `order-<uuid>`", max_length=100)]
 MONEY_PATTERN = r"^-?\d+\.\d{2}$"
+PERSONAL = domain.PERSONAL_FIELDS[domain.OrderCreated]
 
 
 # -- bodies -----------------------------------------------------------------------------------
@@ -35,6 +36,8 @@ class CreateOrderBody(_Body):
     items: Annotated[list[domain.RequestedLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
     currency: Currency
     payment_token: domain.PaymentToken | None = None
+    email: domain.Email | None = None
+    shipping_address: domain.ShippingAddress | None = None
 
 
 class PaymentBody(_Body):
@@ -121,6 +124,20 @@ def _priced(body: CreateOrderBody) -> list[domain.OrderLine]:
         raise domain_problem(exc) from None
 
 
+def _sealed_personal_data(body: CreateOrderBody, order_id: str) -> dict[str, Any]:
+    """``email``/``shipping_address`` sealed under the caller's data key (the plaintext never
+    reaches the event, the bus or a snapshot). KMS or the keys table down -> 503 + Retry-After,
+    before anything is written."""
+    plain = body.model_dump(mode="json", include=set(PERSONAL), exclude_none=True)
+    if not plain:
+        return {}
+    from kernel.personal import Sealed
+    from orders.app import personal_data
+
+    sealed = personal_data().seal(plain, subject=service.principal.sub, stream_id=order_id, fields=PERSONAL)
+    return {field: Sealed.model_validate(sealed[field]) for field in plain}
+
+
 COMMAND_PROBLEMS = {
     409: "A business rule said no (type …/invalid-transition, …/payment-amount-mismatch)",
     412: "If-Match does not match the stream's version (body has current_version)",
@@ -140,6 +157,7 @@ COMMAND_PROBLEMS = {
 def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
     order_id = f"order-{uuid.uuid4()}"
     items = _priced(body)
+    sealed = _sealed_personal_data(body, order_id)
     intent = None
     if body.payment_token is not None:
         from orders.app import payment_intents
@@ -152,6 +170,7 @@ def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) 
         items=items,
         currency=body.currency,
         payment_intent=intent,
+        **sealed,
     )
     return execute(
         service,
@@ -246,6 +265,62 @@ def record_refund(
     return _existing_order_command(
         "POST /orders/{id}/refund", id, command, body, if_match, idempotency_key, owner_may=False
     )
+
+
+# -- personal data (issue 12): erasure by crypto-shredding ----------------------------------------
+Subject = Annotated[str, Path(description="the user's `sub`", pattern=r"^[A-Za-z0-9._@+-]{1,128}$")]
+
+
+class ErasureResult(BaseModel):
+    subject: str
+    erased: bool
+    erased_at: str
+
+
+def _erase(subject: str) -> Response:
+    from orders.app import personal_data
+    from orders.erasure import record_erasure
+
+    tombstone = personal_data().erase(subject, erased_by=service.principal.sub)
+    record_erasure(_runtime().store, tombstone, correlation_id=service.correlation_id or None)
+    service.count("PersonalDataErased")
+    service.logger.info("personal data erased", extra={"subject": subject, "erased_at": tombstone.erased_at})
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={"subject": subject, "erased": True, "erased_at": tombstone.erased_at},
+    )
+
+
+ERASURE_DESCRIPTION = (
+    "Destroys the user's data key: `email` and `shipping_address` of every order read `null` with "
+    '`"personal_data":"erased"` from then on (orders, totals and history stay). Idempotent: a repeat, '
+    "or a user without personal data, answers the same. 503 + Retry-After if the key service is down "
+    "(nothing was erased: retry)."
+)
+
+
+@service.route(
+    "DELETE",
+    "/users/me/personal-data",
+    summary="Erase my personal data (crypto-shredding)",
+    description=ERASURE_DESCRIPTION,
+    tags=["personal data"],
+)
+def erase_my_personal_data() -> Response[ErasureResult]:
+    return _erase(service.principal.sub)
+
+
+@service.route(
+    "DELETE",
+    "/users/<sub>/personal-data",
+    staff=True,
+    summary="Erase a user's personal data (staff)",
+    description=ERASURE_DESCRIPTION,
+    tags=["personal data"],
+)
+def erase_personal_data(sub: Subject) -> Response[ErasureResult]:
+    return _erase(sub)
 
 
 handler = service.handler

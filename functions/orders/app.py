@@ -43,3 +43,18 @@ def payment_intents():
     return DynamoDBPaymentIntents(
         client("dynamodb"), client("kms"), os.environ["PAYMENT_INTENTS_TABLE"], os.environ["PAYMENT_INTENTS_KEY"]
     )
+
+
+@cache
+def personal_data():
+    """The crypto-shredding codec (issue 12): data keys wrapped by ``PERSONAL_DATA_KEY`` (KMS) and
+    kept in ``PERSONAL_DATA_KEYS_TABLE``; decrypted keys cached per warm instance (60 s)."""
+    import os
+
+    from cairn.aws import client
+    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+
+    return PersonalDataCodec(
+        DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
+        KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
+    )

@@ -25,6 +25,7 @@ from kernel import (
     PlainText,
 )
 from kernel.money import MAX_AMOUNT
+from kernel.personal import Sealed, personal, personal_fields
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
@@ -36,6 +37,15 @@ Text = Annotated[PlainText, Field(min_length=1, max_length=500)]
 ShortId = Annotated[PlainText, Field(min_length=1, max_length=128)]
 Tracking = Annotated[PlainText, Field(min_length=1, max_length=64)]
 PaymentToken = Annotated[PlainText, Field(min_length=1, max_length=128)]
+# personal data (issue 12): validated here, stored only sealed (kernel.personal, docs/privacy.md)
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["a@example.com"])]
+AddressLine = Annotated[PlainText, Field(min_length=1, max_length=200)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["DE"])]
+PostalCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$", examples=["10115"])]
 
 
 class OrderStatus(StrEnum):
@@ -113,6 +123,18 @@ class RequestedLine(BaseModel):
     unit_price: UnitPrice | None = None
 
 
+class ShippingAddress(BaseModel):
+    """Where an order goes (API.md): personal data, sealed before it reaches an event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Annotated[PlainText, Field(min_length=1, max_length=100)]
+    line1: AddressLine
+    line2: AddressLine | None = None
+    city: Annotated[PlainText, Field(min_length=1, max_length=100)]
+    postal_code: PostalCode
+    country: CountryCode
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogPrice:
     """A product's price in force, as the catalog's published read model says."""
@@ -155,6 +177,9 @@ class CreateOrder(_Command):
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ITEMS)]
     currency: Currency
     payment_intent: ShortId | None = None  # the encrypted, expiring token (integration.payment_intents)
+    # personal data arrives sealed (the HTTP adapter seals it under the customer's key)
+    email: Sealed | None = None
+    shipping_address: Sealed | None = None
 
     @model_validator(mode="after")
     def _total_fits(self) -> CreateOrder:
@@ -225,6 +250,19 @@ class OrderCreated(_Event):
     currency: str
     total: EventMoney
     payment_intent: str | None = None  # (events before issue 15 carried the token: ignored on read)
+    # v2 (issue 12): personal data, sealed under the customer's data key (kernel.personal)
+    email: Sealed | None = personal()
+    shipping_address: Sealed | None = personal()
+
+
+class PersonalDataErased(_Event):
+    """A data subject's key was destroyed (stream ``erasure-<subject>``): when, by whom, which key.
+    Carries no personal data; the erased values themselves stay sealed and unreadable."""
+
+    subject: str
+    erased_at: str
+    erased_by: str
+    erased_key_id: str | None = None
 
 
 class PaymentProcessed(_Event):
@@ -264,8 +302,14 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     OrderDelivered,
     OrderCancelled,
     PaymentRefunded,
+    PersonalDataErased,
 )
-SCHEMA_VERSIONS: dict[type[BaseModel], int] = dict.fromkeys(EVENT_TYPES, 1)
+SCHEMA_VERSIONS: dict[type[BaseModel], int] = {**dict.fromkeys(EVENT_TYPES, 1), OrderCreated: 2}
+# v1 -> v2 adds the optional personal fields: an old payload is a v2 payload without them
+UPCASTERS = {("OrderCreated", 1): dict}
+PERSONAL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
+    cls: fields for cls in EVENT_TYPES if (fields := personal_fields(cls))
+}
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -284,6 +328,8 @@ class OrderState:
     paid_amount: Decimal | None = None
     paid_by: str | None = None
     refund_id: str | None = None
+    email: Sealed | None = None  # sealed: snapshots never hold the plaintext
+    shipping_address: Sealed | None = None
 
 
 # 2: no payment token in the state any more (snapshots of version 1 may hold one: ignored)
@@ -309,6 +355,8 @@ def state_to_dict(state: OrderState) -> dict:
         "paid_amount": None if state.paid_amount is None else str(state.paid_amount),
         "paid_by": state.paid_by,
         "refund_id": state.refund_id,
+        "email": None if state.email is None else state.email.model_dump(),
+        "shipping_address": None if state.shipping_address is None else state.shipping_address.model_dump(),
     }
 
 
@@ -327,6 +375,8 @@ def state_from_dict(raw: dict) -> OrderState:
         paid_amount=Decimal(raw["paid_amount"]) if raw.get("paid_amount") is not None else None,
         paid_by=raw.get("paid_by"),
         refund_id=raw.get("refund_id"),
+        email=Sealed.model_validate(raw["email"]) if raw.get("email") else None,
+        shipping_address=Sealed.model_validate(raw["shipping_address"]) if raw.get("shipping_address") else None,
     )
 
 
@@ -353,6 +403,8 @@ def decide(command: Command, state: OrderState) -> list[BaseModel]:
                 currency=command.currency,
                 total=order_total(command.items),
                 payment_intent=command.payment_intent,
+                email=command.email,
+                shipping_address=command.shipping_address,
             )
         ]
     if state.status is None:
@@ -394,6 +446,8 @@ def evolve(state: OrderState, event: BaseModel) -> OrderState:
             items=tuple(line if type(line) is StoredOrderLine else _stored_line(line) for line in event.items),
             total=event.total,
             payment_intent=event.payment_intent,
+            email=event.email,
+            shipping_address=event.shipping_address,
         )
     if cls is PaymentProcessed:
         return _with(state, status=OrderStatus.PAID, payment_id=event.payment_id, paid_amount=event.amount,

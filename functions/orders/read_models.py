@@ -86,7 +86,7 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
     data = event.data
     step = {"type": event.type, "version": event.version, "occurred_at": event.occurred_at}
     if event.type == "OrderCreated":
-        return {
+        view = {
             "order_id": data.order_id,
             "customer_id": data.customer_id,
             "status": "CREATED",
@@ -105,6 +105,13 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
             "pending": ["payment"] if data.payment_intent else [],
             "timeline": [step],
         }
+        # personal data (issue 12) stays sealed here: the read model never holds the plaintext;
+        # the query handler opens it per answer (absent keys: the order has none)
+        for field in ("email", "shipping_address"):
+            sealed = getattr(data, field, None)
+            if sealed is not None:
+                view[field] = sealed.model_dump()
+        return view
     if view is None:
         return None
     new = dict(view)

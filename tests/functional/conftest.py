@@ -40,6 +40,8 @@ ENV = {
     "CATALOG_TABLE": "cairn-catalog",
     "PAYMENT_INTENTS_TABLE": "cairn-payment-intents",
     "PAYMENT_INTENTS_KEY": "alias/cairn-payment-intents",
+    "PERSONAL_DATA_KEYS_TABLE": "cairn-personal-data-keys",
+    "PERSONAL_DATA_KEY": "alias/cairn-personal-data",
     "POWERTOOLS_METRICS_NAMESPACE": "Cairn",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SNAPSHOT_EVERY": "order=50,account=100",
@@ -63,6 +65,8 @@ ROUTES = (
     "GET /orders/{id}/events",
     "GET /orders/{id}/verification",
     "GET /users/me/orders",
+    "DELETE /users/me/personal-data",
+    "DELETE /users/{sub}/personal-data",
     "GET /analytics/daily",
     "POST /accounts",
     "POST /accounts/{id}/deposits",
@@ -352,6 +356,17 @@ def create_intents_key() -> None:
     kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"], TargetKeyId=key_id)
 
 
+def create_personal_data_keys() -> None:
+    """The crypto-shredding KMS key (alias ``PERSONAL_DATA_KEY``) and keys table (issue 12)."""
+    from cairn.aws import client
+    from cairn.privacy.dynamodb import create_keys_table
+
+    kms = client("kms")
+    key_id = kms.create_key(Description="personal data keys")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ENV["PERSONAL_DATA_KEY"], TargetKeyId=key_id)
+    create_keys_table(client("dynamodb"), ENV["PERSONAL_DATA_KEYS_TABLE"])
+
+
 def reset_runtimes() -> None:
     """Forget warm state: runtimes and query clients are per process (per "container")."""
     import accounts.app
@@ -362,6 +377,7 @@ def reset_runtimes() -> None:
     orders.app.runtime.cache_clear()
     orders.app.price_list.cache_clear()
     orders.app.payment_intents.cache_clear()
+    orders.app.personal_data.cache_clear()
     import catalog.api
     import catalog.app
 
@@ -398,6 +414,7 @@ def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
         )
     client("s3").create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
     create_intents_key()
+    create_personal_data_keys()
     reset_runtimes()
     yield dict(ENV)
     reset_runtimes()

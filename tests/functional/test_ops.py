@@ -109,7 +109,7 @@ def test_openapi_paths_use_api_md_parameter_names(openapi: dict[str, Any]):
     for path in openapi["paths"]:
         assert not re.search(r"<|>", path)
         for name in re.findall(r"\{(\w+)\}", path):
-            assert name in ("id", "sku")
+            assert name in ("id", "sku", "sub")  # sub: DELETE /users/{sub}/personal-data
 
 
 def test_ops_answers_no_one_without_a_token(ops: Api):

@@ -100,6 +100,9 @@ def test_command_functions_append_and_write_markers_only(synth: Synth, function:
                                     "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
                                     "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
         dynamo_resources -= {catalog}
+        keys = json.dumps(get_att(synth.logical_id("Cairn/PersonalData/Keys")), sort_keys=True)
+        assert allowed[keys] == {"dynamodb:GetItem", "dynamodb:PutItem"}  # seal (new key), erase (tombstone)
+        dynamo_resources -= {keys}
     assert dynamo_resources == {events, markers}
 
 
@@ -115,6 +118,8 @@ def test_query_functions_only_read(synth: Synth, function: str) -> None:
     }
     if function == "Ops":  # failed batches: queue depth and a peek (the messages stay)
         read_only |= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
+    if function == "OrdersQueries":  # opens personal data for owner/staff (subject context only)
+        read_only |= {"kms:Decrypt"}
     allowed = _allowed(synth, _role_of(synth, function))
     if function == "Ops":  # POST /ops/snapshots writes a snapshot folded from the store, nothing else
         snapshots = synth.logical_id("Cairn/EventStore/Snapshots")

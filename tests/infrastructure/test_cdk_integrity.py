@@ -44,7 +44,7 @@ def test_the_events_table_denies_mutation_to_all_but_break_glass(synth: Synth) -
 
 @pytest.mark.parametrize(
     ("function", "prefixes"),
-    [("OrdersCommands", ["order-*"]), ("AccountsCommands", ["account-*"]), ("Payments", ["payment-*"]),
+    [("OrdersCommands", ["order-*", "erasure-*"]), ("AccountsCommands", ["account-*"]), ("Payments", ["payment-*"]),
      ("OrderPayments", ["order-*"]), ("PaymentTimeouts", ["order-*"]), ("Catalog", ["product-*"])],
 )
 def test_writers_append_only_to_their_own_aggregates(synth: Synth, function: str, prefixes: list[str]) -> None:

@@ -265,6 +265,7 @@ def test_every_event_type_is_registered_with_a_schema_version():
         "OrderCancelled",
         "PaymentFailed",
         "PaymentRefunded",
+        "PersonalDataErased",  # issue 12: the erasure record (stream erasure-<sub>)
     }
 
 

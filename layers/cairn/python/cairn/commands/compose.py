@@ -23,6 +23,9 @@ def registry_of(domain: ModuleType) -> EventRegistry:
     registry = EventRegistry()
     for event_type in domain.EVENT_TYPES:
         registry.register(event_type, schema_version=domain.SCHEMA_VERSIONS[event_type])
+    # ``UPCASTERS``: {(type name, from version): old payload -> next version's payload}
+    for (type_name, from_version), step in getattr(domain, "UPCASTERS", {}).items():
+        registry.upcaster(type_name, from_version)(step)
     return registry
 
 
