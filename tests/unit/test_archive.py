@@ -391,3 +391,53 @@ def test_a_manifest_that_does_not_chain_is_refused(archive: S3ArchiveStore, arch
     archive.put_manifest(broken)
     with pytest.raises(ArchiveCorruptError, match="expected to start at 1"):
         archiver_for(plain, archive, 11).archive_stream(archived)
+
+
+# -- HTTP: an unreadable archived range is a 503 problem with Retry-After ------------------------------
+@pytest.mark.parametrize("error", [ArchiveCorruptError, ArchiveUnavailableError])
+def test_archive_errors_are_503_problems(error: type) -> None:
+    import json
+
+    from cairn.http import HttpService
+
+    service = HttpService("tarchive", authenticated=False)
+
+    @service.get("/streams/<id>")
+    def history(id: str) -> dict:
+        raise error(id, 6, 10, "segment x fails its checksum")
+
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/streams/order-1",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": "/streams/order-1"}, "stage": "$default", "requestId": "r"},
+        "isBase64Encoded": False,
+    }
+    response = service.handler(event)
+    assert response["statusCode"] == 503 and int(response["headers"]["Retry-After"]) > 0
+    body = json.loads(response["body"])
+    assert body["type"].endswith("/service-unavailable") and "order-1" in body["detail"] and "6..10" in body["detail"]
+
+
+# -- removal records: the archiver's are recognised, the others are tamper findings --------------------
+def test_tamper_detector_recognises_archiver_removals(archive: S3ArchiveStore, archived: str) -> None:
+    from cairn_platform import tamper
+
+    def remove(stream: str, version: int) -> dict[str, Any]:
+        keys = {"stream_id": {"S": stream}, "version": {"N": str(version)}}
+        return {"eventName": "REMOVE", "dynamodb": {"Keys": keys, "SequenceNumber": str(version)}}
+
+    records = [remove(archived, 3), remove(archived, 10), remove(archived, 11), remove("ledger-other", 1)]
+    findings = tamper.inspect(records, archive=archive)
+    assert [(f["stream_id"], f["version"]) for f in findings] == [(archived, 11), ("ledger-other", 1)]
+    assert len(tamper.inspect(records)) == 4  # no archive configured: every removal is reported
+
+
+def test_projections_ignore_removal_records() -> None:
+    from cairn.projections.consumer import group_records
+
+    keys = {"stream_id": {"S": "ledger-1"}, "version": {"N": "1"}}
+    remove = {"eventName": "REMOVE", "dynamodb": {"Keys": keys, "SequenceNumber": "1"}}
+    assert group_records([remove], lambda image: pytest.fail("a removal was decoded")) == ({}, {})
