@@ -36,11 +36,11 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cair
 
 @cache
 def consumer() -> StreamConsumer:
+    from cairn.archive.store import store_from_env
     from cairn.aws import client
-    from cairn.store.dynamodb import DynamoDBEventStore
 
     dynamodb = client("dynamodb")
-    store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
+    store = store_from_env(registry, dynamodb, os.environ["EVENTS_TABLE"])  # gap repair reads archived ranges too
     return StreamConsumer.from_env(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS}, store, client=dynamodb)
 
 

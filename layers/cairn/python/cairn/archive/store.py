@@ -33,7 +33,7 @@ from cairn.archive.base import ArchiveStore
 from cairn.store.base import Head
 from cairn.store.dynamodb import DynamoDBEventStore
 
-__all__ = ["DEFAULT_HEAD_MAX_AGE", "ArchivedEventStore"]
+__all__ = ["DEFAULT_HEAD_MAX_AGE", "ArchivedEventStore", "store_from_env"]
 
 DEFAULT_HEAD_MAX_AGE = 60.0
 
@@ -148,3 +148,18 @@ class ArchivedEventStore(DynamoDBEventStore):
                 while len(self._ranges) > self.segment_cache_size:
                     self._ranges.popitem(last=False)
         return items
+
+
+def store_from_env(registry: Any, dynamodb: Any, events_table: str, idempotency_table: str | None = None) -> DynamoDBEventStore:
+    """The composition roots' store: an ArchivedEventStore when ``ARCHIVE_BUCKET`` is set (its S3
+    reads on :data:`cairn.aws.ARCHIVE_READ_CONFIG`, a bounded wait), else the plain DynamoDB store."""
+    import os
+
+    bucket = os.environ.get("ARCHIVE_BUCKET")
+    if not bucket:
+        return DynamoDBEventStore(registry, dynamodb, events_table, idempotency_table)
+    from cairn.archive.s3 import S3ArchiveStore
+    from cairn.aws import ARCHIVE_READ_CONFIG, client
+
+    archive = S3ArchiveStore(client("s3", config=ARCHIVE_READ_CONFIG), bucket)
+    return ArchivedEventStore(registry, dynamodb, events_table, idempotency_table, archive=archive)
