@@ -106,7 +106,7 @@ redrive: $(STAMP)
 	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
 
 # Move old events to the S3 archive tier now (docs/archive.md): OLDER_THAN_DAYS=0 archives
-# everything a verified snapshot covers (past the 2-minute settle time).
+# everything a verified snapshot covers (past the 45-second settle time).
 archive: $(STAMP)
 	$(PY) -m cairn_tools archive $(if $(OLDER_THAN_DAYS),--older-than-days $(OLDER_THAN_DAYS)) $(ARGS)
 

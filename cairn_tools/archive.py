@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("streams", nargs="*", help="only these streams (default: every stream)")
     parser.add_argument("--older-than-days", type=float, default=float(os.environ.get("OLDER_THAN_DAYS") or 90))
     parser.add_argument("--no-snapshot", action="store_true", help="archive by age alone (no snapshot needed)")
-    parser.add_argument("--settle-seconds", type=float, default=120.0, help="never archive younger events")
+    parser.add_argument("--settle-seconds", type=float, default=45.0, help="never archive younger events (default 45)")
     parser.add_argument("--segment-events", type=int, default=1000, help="events per segment")
     parser.add_argument("--events-table", help="events table (default: EVENTS_TABLE or outputs file)")
     parser.add_argument("--bucket", help="archive bucket (default: ARCHIVE_BUCKET, outputs, or a local one)")

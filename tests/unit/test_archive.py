@@ -293,7 +293,7 @@ def test_a_stale_head_never_recreates_an_archived_version(
 def test_settle_time_keeps_fresh_events(dynamodb_client: Any, event_tables: Any, archive: S3ArchiveStore, plain: DynamoDBEventStore) -> None:
     stream = "ledger-fresh"
     fill(plain, stream, 10)
-    policy = ArchivePolicy(older_than_days=0, require_snapshot=False)  # default settle: 2 minutes
+    policy = ArchivePolicy(older_than_days=0, require_snapshot=False)  # default settle: 45 s
     report = Archiver(dynamodb_client, event_tables.events, archive, default=policy).archive_stream(stream)
     assert report.archived_through == 0 and stored_versions(plain, stream) == list(range(1, 11))
     later = lambda: datetime.now(UTC) + timedelta(minutes=3)  # noqa: E731

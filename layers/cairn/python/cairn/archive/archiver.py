@@ -59,7 +59,7 @@ class ArchivePolicy:
 
     older_than_days: float | None = 90.0
     require_snapshot: bool = True
-    settle_seconds: float = 2 * DEFAULT_HEAD_MAX_AGE  # > the store's head_max_age + clock skew
+    settle_seconds: float = 3 * DEFAULT_HEAD_MAX_AGE  # > the store's head_max_age + clock skew
     segment_events: int = 1000
 
     def __post_init__(self) -> None:

@@ -35,7 +35,7 @@ from cairn.store.dynamodb import DynamoDBEventStore
 
 __all__ = ["DEFAULT_HEAD_MAX_AGE", "ArchivedEventStore", "store_from_env"]
 
-DEFAULT_HEAD_MAX_AGE = 60.0
+DEFAULT_HEAD_MAX_AGE = 15.0  # seconds; the archiver settles 3x that (ArchivePolicy.settle_seconds)
 
 
 class ArchivedEventStore(DynamoDBEventStore):
