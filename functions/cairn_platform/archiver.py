@@ -2,7 +2,8 @@
 
 Policy per aggregate type from ``ARCHIVE_POLICY`` (``order=90,account=90``: days; a type not
 listed is never archived), each also needing a verified snapshot below which the events go
-(``ARCHIVE_REQUIRE_SNAPSHOT``, default on). The steps and why they are safe to crash and repeat:
+(``ARCHIVE_REQUIRE_SNAPSHOT``, default on), never younger than ``ARCHIVE_SETTLE_SECONDS`` (45).
+The steps and why they are safe to crash and repeat:
 :mod:`cairn.archive.archiver`, docs/archive.md. The role is the only one (besides break glass)
 that the events table lets ``DeleteItem`` (docs/deploy.md, threat model).
 """
@@ -40,8 +41,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     s3 = client("s3")
     require = os.environ.get("ARCHIVE_REQUIRE_SNAPSHOT", "1") != "0"
+    settle = float(os.environ.get("ARCHIVE_SETTLE_SECONDS", "45"))
     policies = {
-        kind: ArchivePolicy(older_than_days=days, require_snapshot=require)
+        kind: ArchivePolicy(older_than_days=days, require_snapshot=require, settle_seconds=settle)
         for kind, days in parse_policy(os.environ.get("ARCHIVE_POLICY", "order=90,account=90")).items()
     }
     heads: dict[str, tuple[int, str]] = {}
