@@ -476,3 +476,10 @@ def test_make_archive_command(dynamodb_client: Any, event_tables: Any, archive: 
     assert stored_versions(plain, "ledger-cli") == [7, 8, 9]
     assert stored_versions(plain, "ledger-nosnap") == list(range(1, 10))
     assert main([*common, "--older-than-days", "0"]) == 0  # a rerun: nothing more to do
+
+
+def test_archive_unavailable_is_transient_corrupt_is_not() -> None:
+    from cairn.retry import is_transient
+
+    assert is_transient(ArchiveUnavailableError("order-1", 1, 5, "timed out"))  # projections retry, not park
+    assert not is_transient(ArchiveCorruptError("order-1", 1, 5, "checksum"))
