@@ -352,11 +352,19 @@ def test_missing_segment_is_a_named_error(dynamodb_client: Any, event_tables: An
     assert (raised.value.first, raised.value.last) == (1, 5)  # the segment that holds 1..3
 
 
-def test_a_hole_the_manifest_does_not_cover_is_an_error(dynamodb_client: Any, event_tables: Any, archive: S3ArchiveStore, s3_client: Any, archived: str) -> None:
+def test_a_hole_the_manifest_does_not_cover_reads_as_tampering(
+    dynamodb_client: Any, event_tables: Any, archive: S3ArchiveStore, s3_client: Any, archived: str
+) -> None:
+    """Without a manifest the missing versions were never archived: the chain checks report them,
+    exactly as on the plain store (the verification route stays a 200 naming the first bad version)."""
+    from cairn.store import CorruptEventError
+
     s3_client.delete_object(Bucket=BUCKET, Key=archive.manifest_key(archived))
     store = tiered(dynamodb_client, event_tables, archive)
-    with pytest.raises(ArchiveCorruptError, match="manifest covers only 1..0"):
-        list(store.read(archived))
+    with pytest.raises(CorruptEventError, match="chain broken"):
+        store.fold(archived, 0, lambda s, e: s + 1, verify_links=True)
+    verdict = verify_items(archived, store.raw_items(archived))
+    assert not verdict.intact and verdict.first_bad_version == 1
 
 
 class Unreachable:

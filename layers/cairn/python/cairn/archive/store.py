@@ -11,9 +11,11 @@ Why a gap is enough to know: the archiver removes a prefix only, in ascending ve
 never the stream's newest event, and only after the manifest covers it. So an unbounded Query
 ``version >= lo`` returns nothing only when ``lo`` is past the head, and its first item is
 ``lo`` unless ``lo..first-1`` were archived. A bounded read that ends short is checked with a
-one-item Query (is there anything after?). A missing range the manifest does not cover, a
-missing or corrupt segment: ArchiveCorruptError naming stream and range (never a shorter
-history); S3 out of its budget: ArchiveUnavailableError.
+one-item Query (is there anything after?). A range the manifest covers but cannot deliver (a
+missing or corrupt segment): ArchiveCorruptError naming stream and range (never a shorter
+history); S3 out of its budget: ArchiveUnavailableError. A hole the manifest does not cover was
+never archived: it is tampering, and reads exactly as on the plain store (the chain checks and
+verification report the missing version, as before the archive tier).
 
 Known heads (the warm append path chains to a head it saw, with no read) expire after
 ``head_max_age`` seconds: an event is archived only once it has been superseded for longer than
@@ -107,7 +109,9 @@ class ArchivedEventStore(DynamoDBEventStore):
                     if run:
                         yield run
                         run = []
-                    yield self._archived(stream_id, expected, version - 1)
+                    archived = self._archived(stream_id, expected, version - 1)
+                    if archived:
+                        yield archived
                 if version >= expected:
                     expected = version + 1
                 run.append(item)
@@ -115,8 +119,9 @@ class ArchivedEventStore(DynamoDBEventStore):
                 yield run
         if bound is not None and expected <= bound:
             after = self._next_stored(stream_id, expected)
-            if after is not None:
-                yield self._archived(stream_id, expected, min(bound, after - 1))
+            archived = self._archived(stream_id, expected, min(bound, after - 1)) if after is not None else []
+            if archived:
+                yield archived
 
     def _next_stored(self, stream_id: str, version: int) -> int | None:
         """The first version >= ``version`` still in DynamoDB (one-item Query), if any."""
@@ -141,7 +146,13 @@ class ArchivedEventStore(DynamoDBEventStore):
                 self._ranges.move_to_end(key)
                 return cached
         self.archive_reads += 1
-        items = self.archive.read_items(stream_id, first, last)
+        manifest = self.archive.get_manifest(stream_id)
+        through = manifest.archived_through if manifest is not None else 0
+        if through < first:
+            # never archived: a hole in DynamoDB alone is tampering, reported as before (the chain
+            # checks, verification routes and `make verify` name the missing version)
+            return []
+        items = self.archive.read_items(stream_id, first, min(last, through), manifest)
         if self.segment_cache_size > 0:
             with self._lock:
                 self._ranges[key] = items
