@@ -47,6 +47,7 @@ class Integrity(Construct):
         digest_job: CairnFunction,
         alerts: Alerts,
         mutation_principals: Sequence[iam.IRole] = (),
+        deleters: Sequence[iam.IRole] = (),
         digest_retention: Duration = Duration.days(400),
         digest_every: Duration = Duration.hours(1),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -71,16 +72,29 @@ class Integrity(Construct):
             resource_arns=[table.table_arn],
         )
         exempt = [self.break_glass.role_arn, *(role.role_arn for role in mutation_principals)]
+        # DeleteItem in a statement of its own: the archiver (``deleters``) may remove archived
+        # items, and nothing else (issue 13; docs/deploy.md, threat model)
         table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventsAreAppendOnly",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=list(EVENT_MUTATIONS),
+                actions=[a for a in EVENT_MUTATIONS if a != "dynamodb:DeleteItem" or not deleters],
                 resources=["*"],  # the table itself (a resource policy cannot name its own generated ARN)
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": exempt}},
             )
         )
+        if deleters:
+            table.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheArchiverDeletes",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["dynamodb:DeleteItem"],
+                    resources=["*"],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": [*exempt, *(r.role_arn for r in deleters)]}},
+                )
+            )
 
         # -- tamper detector ----------------------------------------------------------------------
         self.tamper_consumer = Projection(

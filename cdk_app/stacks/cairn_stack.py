@@ -34,6 +34,7 @@ from cdk_app.constructs import (
     Route,
     SnapshotSchedule,
 )
+from cdk_app.constructs.archive import ArchiveTier
 from cdk_app.constructs.processes import SQS_MAX_CONCURRENCY as PROCESS_SQS_MAX_CONCURRENCY
 from cdk_app.constructs.processes import payment_intents_key, wire_catalog, wire_payments
 
@@ -121,6 +122,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # One scan per run within the 60 s every function here keeps; a store too large for that is
     # verified by `make verify` (parallel segments) until the job is split (docs/deploy.md).
     FunctionSpec("DigestJob", "cairn_platform.digest.handler", "platform", 1024, 60, ("EVENTS_TABLE",)),
+    # The archive tier (issue 13): old events to verified S3 segments, then removed from the table.
+    FunctionSpec("Archiver", "cairn_platform.archiver.handler", "platform", 1024, 900,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET")),
 )
 # The aggregates each writer may append to (dynamodb:LeadingKeys on the events table).
 WRITER_STREAMS = {
@@ -394,6 +398,16 @@ class CairnStack(Stack):
             tamper_detector=fns["TamperDetector"],
             digest_job=fns["DigestJob"],
             alerts=alerts,
+            deleters=[fns["Archiver"].role],
+        )
+        archive = ArchiveTier(
+            self,
+            "Archive",
+            store=store,
+            archiver=fns["Archiver"],
+            # every function that reads events, and the tamper detector (it reads manifests)
+            readers=[fns[f.name] for f in FUNCTIONS if f.name != "Archiver" and ("EVENTS_TABLE" in f.env or f.name == "TamperDetector")],
+            alerts=alerts,
         )
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
@@ -498,6 +512,7 @@ class CairnStack(Stack):
             "IdempotencyTableName": store.idempotency_table.table_name,
             "SnapshotBucketName": store.snapshot_bucket.bucket_name,
             "DigestBucketName": integrity.digest_bucket.bucket_name,
+            "ArchiveBucketName": archive.bucket.bucket_name,
             "BreakGlassRoleArn": integrity.break_glass.role_arn,
             "EventBusName": bus.bus.event_bus_name,
             **{output: tables[env].table_name for env, (_, output) in TABLES.items()},

@@ -275,12 +275,12 @@ def payments_publisher() -> Publisher:
     """The payment service's publisher (``payment-…`` streams -> source ``cairn.payments``)."""
     global _payments_publisher
     if _payments_publisher is None:
+        from cairn.archive.store import store_from_env
         from cairn.aws import client
-        from cairn.store.dynamodb import DynamoDBEventStore
         from integration.payment_translation import to_integration_events
         from payments.app import STREAM_PREFIX, decider, registry
 
-        store = DynamoDBEventStore(registry, client("dynamodb"), events_table=os.environ["EVENTS_TABLE"])
+        store = store_from_env(registry, client("dynamodb"), os.environ["EVENTS_TABLE"])
         _payments_publisher = Publisher(
             store, decider, to_integration_events, client("events"), os.environ["EVENT_BUS_NAME"],
             prefix=STREAM_PREFIX,

@@ -58,6 +58,7 @@ EMITTERS = {
     "pusher": frozenset({"WsPusher"}),
     "tamper detector": frozenset({"TamperDetector"}),
     "digest job": frozenset({"DigestJob"}),
+    "archiver": frozenset({"Archiver"}),
 }
 CORRUPT_DATA = '{"payment_id": 42'  # no event model decodes this: a poison record
 
@@ -547,6 +548,31 @@ def integrity_scenario(world: World) -> None:
     mark = len(world.emissions)
     assert world.deliver("TamperDetector", modified) == []
     assert world.total("TamperDetector", "TamperDetected", mark) == len(modified)
+
+    # the archiver (issue 13): everything below a verified snapshot, now; its removals reach the
+    # tamper detector as REMOVE records the manifests cover (EventsArchived, no TamperDetected)
+    archiver = world.specs["Archiver"].environment
+    archiver.update({"ARCHIVE_POLICY": "account=0,order=0", "ARCHIVE_SETTLE_SECONDS": "0"})
+    mark = len(world.emissions)
+    ran = world.container("Archiver").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert ran["archived"] > 0 and ran["removed"] == ran["archived"], ran
+    assert world.total("Archiver", "EventsArchivedByArchiver", mark) == ran["archived"]
+    removed = world.new_stream_records("TamperDetector")
+    assert {r["eventName"] for r in removed} == {"REMOVE"} and len(removed) == ran["removed"]
+    mark = len(world.emissions)
+    assert world.deliver("TamperDetector", removed) == []
+    assert world.total("TamperDetector", "EventsArchived", mark) == len(removed)
+    assert world.total("TamperDetector", "TamperDetected", mark) == 0
+    # a manifest that no longer chains: the archiver stops on that stream and says so
+    s3, bucket = world.client("s3"), archiver["ARCHIVE_BUCKET"]
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith("manifest.json")][:1]
+    stream_id = key.split("/")[1]
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"format": 1, "stream_id": stream_id, "segments": [
+        {"key": "x", "first_version": 2, "last_version": 3, "prev_hash": "0" * 64, "last_hash": "f" * 64,
+         "sha256": "0", "bytes": 1}]}).encode())
+    mark = len(world.emissions)
+    world.container("Archiver").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert world.total("Archiver", "ArchiveFailures", mark) >= 1
     mark = len(world.emissions)
     result = world.container("DigestJob").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
     assert result["written"] is None and result["broken"] >= 1

@@ -55,6 +55,7 @@ def _matches(action: str, pattern: str) -> bool:
 def test_no_role_may_mutate_events(synth: Synth) -> None:
     events_id = synth.logical_id(EVENTS)
     break_glass = synth.logical_id("Cairn/Integrity/BreakGlass")  # the one exception (docs/deploy.md)
+    archiver = synth.logical_id("Cairn/Archiver/Role")  # DeleteItem of archived events only (issue 13)
     for role, statement in _statements(synth):
         if statement["Effect"] != "Allow" or role == break_glass:
             continue
@@ -64,6 +65,8 @@ def test_no_role_may_mutate_events(synth: Synth) -> None:
             continue
         for pattern in as_list(statement["Action"]):
             granted = {m for m in MUTATIONS if _matches(m, pattern)}
+            if role == archiver:
+                granted.discard("dynamodb:DeleteItem")
             assert not granted, f"{role} may {granted} on the events table via {pattern!r}"
 
 
@@ -78,6 +81,9 @@ def test_every_role_with_events_access_has_the_explicit_deny(synth: Synth) -> No
             if r == role and s["Effect"] == "Deny" and s["Resource"] == get_att(events_id)
         ]
         assert denies, f"{role} reads/writes the events table without the append-only Deny"
+        if role == synth.logical_id("Cairn/Archiver/Role"):  # it may delete (archived items), nothing else
+            assert MUTATIONS - {"dynamodb:DeleteItem"} <= set(as_list(denies[0]["Action"])), role
+            continue
         assert MUTATIONS <= set(as_list(denies[0]["Action"])), role
 
 

@@ -151,7 +151,8 @@ def test_function_runtime_settings(synth: Synth) -> None:
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert 128 <= props["MemorySize"] <= 3008, name
         # the daily snapshot sweep scans the store: the one long-running function
-        assert 3 < props["Timeout"] <= (900 if name == "ScheduledSnapshots" else 60), name
+        # the daily archiver too (a run that stops early is continued by the next one)
+        assert 3 < props["Timeout"] <= (900 if name in ("ScheduledSnapshots", "Archiver") else 60), name
         assert props["Layers"] == [ref(layer_id)], name
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Cairn", name
@@ -208,7 +209,12 @@ ENV_BY_FUNCTION = {
         "SNAPSHOT_BUCKET", "ORDERS_FAILED_QUEUE_URL", "ACCOUNTS_FAILED_QUEUE_URL",
     },
     "Public": set(),
+    "Archiver": {"EVENTS_TABLE", "SNAPSHOT_BUCKET"},
 }
+# Every function that reads events reads archived ranges too (issue 13; docs/archive.md).
+for _env in ENV_BY_FUNCTION.values():
+    if "EVENTS_TABLE" in _env:
+        _env.add("ARCHIVE_BUCKET")
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 
 
@@ -222,6 +228,7 @@ def test_function_environment_names_resources(synth: Synth, name: str) -> None:
         "SNAPSHOT_BUCKET": ref(synth.logical_id(SNAPSHOTS)),
         "EVENT_BUS_NAME": ref(synth.logical_id("Cairn/IntegrationEvents/Bus")),
         "SNAPSHOT_EVERY": "order=50,account=100",
+        "ARCHIVE_BUCKET": ref(synth.logical_id("Cairn/Archive/Bucket")),
         **{key: ref(synth.logical_id(path)) for key, path in READ_MODELS.items()},
     }
     for key, value in env.items():
@@ -492,9 +499,9 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
-        if props["Principal"] == "events.amazonaws.com":  # the snapshot, digest and payment-timeout schedules
+        if props["Principal"] == "events.amazonaws.com":  # the snapshot, digest, payment-timeout, archive schedules
             assert props["FunctionName"] in (
-                get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"), get_att("PaymentTimeouts"))
+                get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"), get_att("PaymentTimeouts"), get_att("Archiver"))
             assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
             continue
         assert props["Principal"] == "apigateway.amazonaws.com"

@@ -216,12 +216,12 @@ class StreamConsumer:
     @classmethod
     def for_lambda(cls, registry: EventRegistry, projections: Mapping[Any, str]) -> StreamConsumer:
         """What a projection function builds once per execution environment: the event store
-        (``EVENTS_TABLE``, for gap repair) and :meth:`from_env`'s engines on one DynamoDB client."""
+        (``EVENTS_TABLE``, and the archive tier when ``ARCHIVE_BUCKET`` is set, for gap repair) and :meth:`from_env`'s engines on one DynamoDB client."""
+        from cairn.archive.store import store_from_env
         from cairn.aws import client
-        from cairn.store.dynamodb import DynamoDBEventStore
 
         dynamodb = client("dynamodb")
-        store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
+        store = store_from_env(registry, dynamodb, os.environ["EVENTS_TABLE"])  # gap repair reads archived ranges too
         return cls.from_env(registry, projections, store, client=dynamodb)
 
     @classmethod
