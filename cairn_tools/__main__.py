@@ -1,7 +1,6 @@
 """``python -m cairn_tools <command> [args]``: the one ops CLI (``<command> --help`` for each).
 
-Commands are modules of this package with a ``main(argv) -> int``. Optional ones (``verify``,
-``archive``) appear when their module exists, so the CLI works before and after they land.
+Commands are modules of this package with a ``main(argv) -> int``.
 """
 
 from __future__ import annotations
@@ -19,14 +18,13 @@ COMMANDS = ("status", "rebuild", "audit", "unpark", "redrive", "snapshot", "veri
 
 
 def available() -> list[str]:
-    """The commands whose module is there (``verify``/``archive`` come with their own branches)."""
-    return [name for name in COMMANDS if importlib.util.find_spec(f"cairn_tools.{name}") is not None]
+    return list(COMMANDS)
 
 
 def _summary(name: str) -> str:
     try:
         doc = importlib.import_module(f"cairn_tools.{name}").__doc__ or ""
-    except Exception as exc:  # a broken optional module must not break the others' help
+    except Exception as exc:  # a broken module must not break the others' help
         return f"(unavailable: {exc})"
     first = doc.strip().split("\n\n", 1)[0].replace("\n", " ")
     first = first.split("``:", 1)[1].strip() if first.startswith("``") and "``:" in first else first
