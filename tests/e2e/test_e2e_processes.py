@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import E2E_PAYMENT_TIMEOUT, wait_for
+import pytest
+
+from tests.e2e.conftest import E2E_PAYMENT_TIMEOUT, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def _sku() -> str:
