@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 
 from cairn.events import EventEnvelope
 from cairn.projections import Projection, StreamConsumer, Writes
+from cairn.projections.kinesis import as_stream_event
 from catalog import read_models as rm
 from catalog.app import STREAM_PREFIX, registry
 
@@ -47,4 +48,5 @@ def consumer() -> StreamConsumer:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return consumer().handle(event, context, metrics)
+    # the Kinesis fan-out (issue 18) or DynamoDB Streams records
+    return consumer().handle(as_stream_event(event), context, metrics, consumer="CatalogProjections")
