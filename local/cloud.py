@@ -30,6 +30,8 @@ __all__ = [
     "MotoServer",
     "RUNTIME_USER_AGENT",
     "StreamRetention",
+    "TTL_IDENTITY",
+    "TimeToLive",
     "aws_client",
     "stream_bounds",
 ]
@@ -143,6 +145,97 @@ class StreamRetention:
         return dropped
 
 
+# who a TTL deletion's stream record names (the Streams API's Identity; Lambda hands it on as
+# ``{"type": "Service", "principalId": "dynamodb.amazonaws.com"}``)
+TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+
+
+@dataclass
+class TimeToLive:
+    """DynamoDB's Time to Live, locally: moto records a table's ``TimeToLiveSpecification`` and
+    never deletes anything, so idempotency records, inventory holds, payment intents and
+    WebSocket connections would stay for ever in a long ``make dev``.
+
+    As DynamoDB's background sweep does: an item whose TTL attribute is a Number of epoch seconds
+    in the past (but not more than five years past: DynamoDB ignores those) is deleted; a table
+    with a stream gets a ``REMOVE`` record whose ``userIdentity`` is the TTL service's
+    (``TTL_IDENTITY``). Expired items stay readable until swept (DynamoDB: within days; here
+    within ``interval_s``), which the code already allows for (``expires_at < :now``). Each sweep
+    looks at no more than ``per_sweep`` items, resuming where the last one stopped, so its cost
+    under the lock does not grow with the table."""
+
+    interval_s: float = 5.0
+    per_sweep: int = 2000
+    deleted: int = 0
+    _last: float = 0.0
+    _pending: dict[int, list[Any]] = field(default_factory=dict)  # id(table) -> partition keys left
+
+    MAX_AGE_S = 5 * 365 * 24 * 3600
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.interval_s
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete the expired items of the tables with TTL enabled; returns how many. Call under
+        the lock."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        self._last = time.monotonic()
+        wall = time.time() if now is None else now
+        budget = self.per_sweep
+        deleted = 0
+        live: set[int] = set()
+        for _account, regions in list(dynamodb_backends.items()):
+            for _region, backend in list(regions.items()):
+                for table in list(backend.tables.values()):
+                    ttl = table.ttl or {}
+                    if ttl.get("TimeToLiveStatus") != "ENABLED" or not ttl.get("AttributeName"):
+                        continue
+                    live.add(id(table))
+                    pending = self._pending.get(id(table))
+                    if not pending:
+                        pending = self._pending[id(table)] = list(table.items.keys())
+                    while pending and budget > 0:
+                        hash_key = pending.pop()
+                        partition = table.items.get(hash_key)
+                        if partition is None:
+                            continue
+                        items = list(partition.values()) if table.range_key_attr else [partition]
+                        budget -= len(items)
+                        for item in items:
+                            if self._expired(item, ttl["AttributeName"], wall):
+                                deleted += self._delete(table, item)
+        for key in [k for k in self._pending if k not in live]:
+            del self._pending[key]
+        self.deleted += deleted
+        return deleted
+
+    def _expired(self, item: Any, attribute: str, now: float) -> bool:
+        value = item.attrs.get(attribute)
+        if value is None or value.type != "N":
+            return False
+        try:
+            at = float(value.value)
+        except (TypeError, ValueError):
+            return False
+        return at < now and now - at <= self.MAX_AGE_S
+
+    @staticmethod
+    def _delete(table: Any, item: Any) -> int:
+        shard = table.stream_shard
+        before = len(shard.items) if shard is not None else 0
+        previous, _scope.active = getattr(_scope, "active", False), True
+        try:
+            gone = table.delete_item(item.hash_key, item.range_key if table.range_key_attr else None)
+        finally:
+            _scope.active = previous
+        if gone is None:
+            return 0
+        if shard is not None and len(shard.items) > before:
+            shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
+        return 1
+
+
 def stream_bounds(stream_arn: str) -> tuple[int, int] | None:
     """(oldest retained, next) sequence numbers of a stream served by this process's local
     cloud, or None when its table is not here."""
@@ -172,6 +265,7 @@ class _SerializingMiddleware:
         self.serialize = serialize
         self.lock = threading.RLock()
         self.retention = StreamRetention()
+        self.ttl = TimeToLive()
         self.put_events_observers: list[Callable[[dict[str, Any]], None]] = []
 
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -238,6 +332,9 @@ class _SerializingMiddleware:
         if self.retention.due():
             with self.lock:
                 self.retention.trim()
+        if self.ttl.due():
+            with self.lock:
+                self.ttl.sweep()
         return body
 
 
