@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -343,6 +344,7 @@ _PATCHED_TX = False
 _PATCHED_STREAMS = False
 _PATCHED_QUERY = False
 _PATCHED_SQS = False
+_PATCHED_INSTANCES = False
 
 
 _scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
@@ -719,6 +721,62 @@ def _trimmable_streams() -> None:
     _PATCHED_STREAMS = True
 
 
+class _WeakInstances:
+    """moto's ``instances_tracked`` (a class's list of every instance ever made, for its
+    dashboard and its reset) without keeping them alive: weak references, the dead ones dropped
+    as the list doubles. Iterating yields the live instances, as the list did."""
+
+    __slots__ = ("_refs", "_prune_at")
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: list[weakref.ref[Any]] = []
+        self._prune_at = 1024
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        try:
+            self._refs.append(weakref.ref(instance))
+        except TypeError:  # a class without weak references: not tracked
+            return
+        if len(self._refs) >= self._prune_at:
+            self._refs = [r for r in self._refs if r() is not None]
+            self._prune_at = max(1024, 2 * len(self._refs))
+
+    def _live(self) -> list[Any]:
+        return [o for o in (r() for r in self._refs) if o is not None]
+
+    def __iter__(self) -> Any:
+        return iter(self._live())
+
+    def __len__(self) -> int:
+        return len(self._live())
+
+
+def _untracked_moto_instances() -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance to its class's
+    ``instances_tracked`` and nothing ever removes it: every item version a write replaced
+    (read-model rows, checkpoints, a transaction's undo copies), every stream record the shard
+    trimmed, every Kinesis record trimmed, every SQS message deleted, every shard iterator a
+    GetRecords handed out stays in memory for the life of the process. The same lists, weak."""
+    global _PATCHED_INSTANCES
+    if _PATCHED_INSTANCES:
+        return
+    from moto.core.common_models import BaseModel
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, _WeakInstances):
+            tracked = _WeakInstances(tracked or ())
+            cls.instances_tracked = tracked  # type: ignore[attr-defined]
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[assignment, method-assign]
+    _PATCHED_INSTANCES = True
+
+
 def _let_moto_skip_lambda_targets() -> None:
     """moto raises NotImplementedError for a rule's Lambda target, failing the whole PutEvents.
     The runtime delivers those (``local.bus``), so moto is told to skip them; the targets stay
@@ -772,6 +830,7 @@ class MotoServer:
                 pass
 
         _let_moto_skip_lambda_targets()
+        _untracked_moto_instances()
         _flat_transactions()
         _trimmable_streams()
         _partition_queries()

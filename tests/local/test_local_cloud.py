@@ -564,3 +564,43 @@ def test_the_ttl_sweep_is_bounded_and_resumes(server_factory):
             swept.append(ttl.sweep())
     assert all(n <= 50 for n in swept) and len([n for n in swept if n]) >= 3
     assert len(backend.tables[name].items) == 150
+
+
+def test_what_moto_replaced_or_trimmed_is_freed(server_factory):
+    """moto's ``BaseModel`` appends every instance to a class list for ever: an overwritten item,
+    a trimmed stream record, a used shard iterator, a deleted SQS message would stay in memory for
+    the life of ``make dev``. In the local cloud they are freed (the lists only see the live ones)."""
+    import gc
+    import time
+    import weakref
+
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodbstreams.models import ShardIterator
+
+    srv = server_factory(True)
+    srv.middleware.retention.interval_s = 0.0
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv)
+    table = _backend().tables[name]
+    ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "n": {"N": "0"}})
+    first_item = weakref.ref(next(iter(table.items.values())))
+    first_record = weakref.ref(table.stream_shard.items[0])
+    streams, it = _reader(srv, name)
+    for i in range(1, 200):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "n": {"N": str(i)}})
+        page = streams.get_records(ShardIterator=it)
+        it = page["NextShardIterator"]
+    sqs = aws_client("sqs", srv.endpoint)
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="once")
+    [got] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    from moto.sqs.models import Message
+
+    message = weakref.ref(next(m for m in Message.instances_tracked if m.body == "once"))
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=got["ReceiptHandle"])
+    with srv.middleware.lock:  # used iterators are kept a minute (a retried GetRecords), then dropped
+        srv.middleware.retention.trim(now=time.monotonic() + 120)
+    gc.collect()
+    assert first_item() is None and first_record() is None and message() is None
+    assert len([i for i in Item.instances_tracked if i.hash_key.value == "k"]) == 1
+    assert len(list(ShardIterator.instances_tracked)) < 5
