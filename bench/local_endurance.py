@@ -295,9 +295,12 @@ def run(commands: int = COMMANDS) -> dict[str, float]:
     with local_runtime() as base:
         pid = runtime_pid(base)
         started = time.perf_counter()
+        supervisor_start = rss_mb(pid)
         with RssSampler(pid, pss=True) as rss:
             records = drive(base, commands, CLIENTS, ACCOUNTS // CLIENTS, idempotent_step)
         elapsed = time.perf_counter() - started
+        supervisor_end = rss_mb(pid)
+        peak_at = max(rss.samples, key=lambda s: s[1])[0] - started
     bad = [(r.kind, r.status, r.body) for r in records if r.status != 200]
     if bad:
         raise AssertionError(f"{len(bad)} of {len(records)} deposits not acknowledged, e.g. {bad[:3]}")
@@ -307,6 +310,9 @@ def run(commands: int = COMMANDS) -> dict[str, float]:
         "local_latency_growth": round(ratio, 3),
         "local_peak_rss_mb": round(rss.peak, 1),
         "local_peak_pss_mb": round(max(rss.pss_samples, default=0.0), 1),
+        "local_peak_rss_at_s": round(peak_at, 1),  # idle environments are closed after 300 s
+        "local_supervisor_rss_start_mb": round(supervisor_start, 1),
+        "local_supervisor_rss_end_mb": round(supervisor_end, 1),
         "local_endurance_commands": len(records),
         "local_endurance_commands_per_s": round(len(records) / elapsed, 1),
         "local_endurance_first_p50_ms": round(first, 1),
