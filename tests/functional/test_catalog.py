@@ -107,3 +107,20 @@ def test_quantities_out_of_range_are_422(pricing_orders: Api):
     for quantity in (0, 1001, -1):
         body = {"items": [{"sku": "BOOK-1", "quantity": quantity}], "currency": "USD"}
         assert pricing_orders.post("/orders", body).is_problem(422, "validation-failed")
+
+
+def test_the_projection_reads_the_kinesis_fan_out(cloud, catalog_api: Api, catalog_projector: Projector):
+    """The template maps CatalogProjections on the Kinesis fan-out (issue 18): its handler takes
+    Kinesis records (base64 DynamoDB changes, Kinesis sequence numbers), not only stream records."""
+    from cairn.projections.kinesis import kinesis_record
+    from catalog.projections import handler
+    from tests.functional.conftest import LambdaContext
+
+    put(catalog_api, "BOOK-K", "3.50")
+    records = [kinesis_record(r, sequence_number=f"4959{i:030d}", table_name="events",
+                              stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/cairn-events")
+               for i, r in enumerate(catalog_projector.records(), 1)]
+    assert records
+    assert handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
+    got = catalog_api.get("/catalog/BOOK-K", user="bob")
+    assert got.status == 200 and got.json["unit_price"] == "3.50" and got.headers["x-cairn-source"] == "read-model"
