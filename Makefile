@@ -52,10 +52,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup $(CHROMIUM) lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow and not e2e"
+	$(PY) -m pytest -q -n 2 -m "not slow and not e2e"
 
 # Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
 test-deep: $(STAMP)

@@ -1,5 +1,5 @@
 """The archive tier (issue 13): archiving any prefix changes no answer of any read API; the
-archiver survives a crash after every step; archive + append run concurrently; a missing or
+archiver survives a crash after every step; archive, append and a rebuild's reads run concurrently; a missing or
 corrupt segment is a named error, never a shorter history; warm and snapshot-based commands
 make no archive call. Real parts: boto3 against in-process moto (DynamoDB + S3)."""
 
@@ -232,7 +232,7 @@ def test_archiver_crash_after_every_step_then_rerun(
 
 
 # -- concurrent archive + append ---------------------------------------------------------------------
-def test_concurrent_archive_and_append(dynamodb_client: Any, event_tables: Any, archive: S3ArchiveStore) -> None:
+def test_concurrent_archive_append_and_rebuild(dynamodb_client: Any, event_tables: Any, archive: S3ArchiveStore) -> None:
     stream = "ledger-race"
     writer = tiered(dynamodb_client, event_tables, archive)
     done = threading.Event()
@@ -259,12 +259,30 @@ def test_concurrent_archive_and_append(dynamodb_client: Any, event_tables: Any, 
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=append), threading.Thread(target=archive_loop)]
+    seen: list[int] = []
+
+    def rebuild_loop() -> None:
+        """A rebuild reads the whole history from version 0 while items move to S3 under it: every
+        read is a contiguous, chained prefix 1..k, and k never goes back."""
+        rebuilder = tiered(dynamodb_client, event_tables, archive)
+        try:
+            while not done.is_set():
+                events = list(rebuilder.read(stream))
+                versions = [e.version for e in events]
+                assert versions == list(range(1, len(versions) + 1)), versions
+                assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+                assert not seen or len(versions) >= seen[-1]
+                seen.append(len(versions))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (append, archive_loop, rebuild_loop)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert not errors
+    assert not errors, errors[:1]
+    assert len(seen) >= 2  # the rebuild read while both others ran
     reader = tiered(dynamodb_client, event_tables, archive)
     events = list(reader.read(stream))
     assert [e.version for e in events] == list(range(1, 62))
