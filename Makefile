@@ -12,7 +12,7 @@ PORT ?= 3000
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish clean verify redrive snapshot ops-help chromium
+.PHONY: help setup test test-fast test-deep lint dev synth deploy bench token watch rebuild audit fuzz unpark status schemas republish processes clean verify redrive snapshot archive ops-help chromium
 
 help:
 	@echo "make dev      run the whole synthesized template locally on moto (http://127.0.0.1:$(PORT))"
@@ -26,6 +26,7 @@ help:
 	@echo "make ops-help  every ops command: python -m cairn_tools <command> --help"
 	@echo "make fuzz     schemathesis against the local /openapi.json"
 	@echo "make verify   check every stream's hash chain and head (DIGEST=1: then write a digest)"
+	@echo "make archive [OLDER_THAN_DAYS=0]  move old events to the S3 archive tier (docs/archive.md)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,10 +52,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup $(CHROMIUM) lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow and not e2e"
+	$(PY) -m pytest -q -n 2 -m "not slow and not e2e"
 
 # Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
 test-deep: $(STAMP)
@@ -104,6 +105,11 @@ unpark: $(STAMP)
 redrive: $(STAMP)
 	$(PY) -m cairn_tools redrive $(PROJECTION) $(ARGS)
 
+# Move old events to the S3 archive tier now (docs/archive.md): OLDER_THAN_DAYS=0 archives
+# everything a verified snapshot covers (past the 45-second settle time).
+archive: $(STAMP)
+	$(PY) -m cairn_tools archive $(if $(OLDER_THAN_DAYS),--older-than-days $(OLDER_THAN_DAYS)) $(ARGS)
+
 snapshot: $(STAMP)
 	@test -n "$(STREAM)$(ARGS)" || { echo "usage: make snapshot STREAM=order-... (or ARGS=--grown)" >&2; exit 2; }
 	$(PY) -m cairn_tools snapshot $(STREAM) $(ARGS)
@@ -117,6 +123,9 @@ fuzz: setup
 schemas: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.event_schemas
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m integration --write --docs
+
+processes: $(STAMP)
+	$(PY) -m cairn_tools.processes $(ARGS)
 
 republish: $(STAMP)
 	PYTHONPATH=layers/cairn/python:functions $(PY) -m cairn_platform.publisher $(STREAM)

@@ -28,6 +28,7 @@ SUITES = [
     "realtime",
     "privacy",
     "integrity",
+    "archive",
 ]
 
 

@@ -333,7 +333,21 @@ VALID_PATHS = {
 FINAL = {"DELIVERED", "CANCELLED"}
 
 
+# The products the load orders (POST /orders prices every line from the catalog, issue 15).
+LOAD_PRODUCTS: dict[str, tuple[str, str, str]] = {"LOAD-1": ("Load item", "12.50", "USD")} | {
+    f"LOAD-SKU-{n}": (f"Load sku {n}", "5.00", "USD") for n in range(1, 11)
+}
+
+
+def list_load_products(base: str) -> None:
+    """Put the load's products in the catalog (as staff, idempotent) and wait until orders price them."""
+    from local.seed import seed_catalog
+
+    seed_catalog(base, token(base, "load-shop-owner", ["staff"]), LOAD_PRODUCTS)
+
+
 def one_order(base: str, clients: int = 8, seconds: float = 10.0, max_commands: int = 400) -> dict[str, float]:
+    list_load_products(base)
     staff = token(base, f"load-staff-{uuid.uuid4().hex[:8]}", ["staff"])
     lock = threading.Lock()
     orders: list[tuple[str, Reply]] = []
@@ -400,6 +414,7 @@ def many_streams(
     base: str, clients: int = 8, seconds: float = 15.0, max_commands: int = 2000, prefix: str = "load_many_streams"
 ) -> dict[str, float]:
     """Each client: its own user, 3 accounts (deposits) and new orders; 3 deposits per order."""
+    list_load_products(base)
     users = [token(base, f"load-user-{n}-{uuid.uuid4().hex[:6]}") for n in range(clients)]
     accounts: list[list[str]] = []
     for user in users:
@@ -413,7 +428,7 @@ def many_streams(
 
     def step(n: int, rng: random.Random) -> Outcome:
         if rng.random() < 0.25:
-            body = {"items": [{"sku": f"SKU-{rng.randint(1, 50)}", "quantity": 1, "unit_price": "5.00"}], "currency": "USD"}
+            body = {"items": [{"sku": f"LOAD-SKU-{rng.randint(1, 10)}", "quantity": 1, "unit_price": "5.00"}], "currency": "USD"}
             reply = call(base, "POST", "/orders", body, users[n])
             return Outcome("order", reply.body.get("order_id", "") if isinstance(reply.body, dict) else "", reply)
         account = rng.choice(accounts[n])

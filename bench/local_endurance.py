@@ -11,6 +11,8 @@ snapshotter, publisher and consumer running, and reports:
 - ``local_peak_rss_mb``: the peak resident memory of the runtime's whole process tree (the
   supervisor with moto, the fork server and every execution environment; RSS summed, so pages
   shared after fork count once per process — an upper bound), sampled every second (goal ≤ 1,000);
+- ``local_peak_pss_mb``: the same peak in proportional set size (``/proc/<pid>/smaps_rollup``: a
+  page shared by n processes counts 1/n in each), the tree's real footprint, for context;
 - ``local_endurance_commands_per_s`` and the two p50s, for context.
 
 ``COMMANDS`` defaults to 20,000 (``CAIRN_ENDURANCE_COMMANDS`` overrides it while developing).
@@ -79,19 +81,38 @@ def tree_rss_mb(root: int) -> float:
     return sum(rss_mb(p) for p in tree_pids(root))
 
 
+def pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_pss_mb(root: int) -> float:
+    """Proportional set size of ``root`` and its descendants, summed (MB): shared pages once."""
+    return sum(pss_mb(p) for p in tree_pids(root))
+
+
 class RssSampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread; keeps the peak."""
 
-    def __init__(self, root: int, interval: float = 1.0):
+    def __init__(self, root: int, interval: float = 1.0, pss: bool = False):
         self.root = root
         self.interval = interval
+        self.pss = pss
         self.samples: list[tuple[float, float]] = []
+        self.pss_samples: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
         while True:
             self.samples.append((time.perf_counter(), tree_rss_mb(self.root)))
+            if self.pss:
+                self.pss_samples.append(tree_pss_mb(self.root))
             if self._stop.wait(self.interval):
                 return
 
@@ -274,9 +295,12 @@ def run(commands: int = COMMANDS) -> dict[str, float]:
     with local_runtime() as base:
         pid = runtime_pid(base)
         started = time.perf_counter()
-        with RssSampler(pid) as rss:
+        supervisor_start = rss_mb(pid)
+        with RssSampler(pid, pss=True) as rss:
             records = drive(base, commands, CLIENTS, ACCOUNTS // CLIENTS, idempotent_step)
         elapsed = time.perf_counter() - started
+        supervisor_end = rss_mb(pid)
+        peak_at = max(rss.samples, key=lambda s: s[1])[0] - started
     bad = [(r.kind, r.status, r.body) for r in records if r.status != 200]
     if bad:
         raise AssertionError(f"{len(bad)} of {len(records)} deposits not acknowledged, e.g. {bad[:3]}")
@@ -285,6 +309,10 @@ def run(commands: int = COMMANDS) -> dict[str, float]:
     return {
         "local_latency_growth": round(ratio, 3),
         "local_peak_rss_mb": round(rss.peak, 1),
+        "local_peak_pss_mb": round(max(rss.pss_samples, default=0.0), 1),
+        "local_peak_rss_at_s": round(peak_at, 1),  # idle environments are closed after 300 s
+        "local_supervisor_rss_start_mb": round(supervisor_start, 1),
+        "local_supervisor_rss_end_mb": round(supervisor_end, 1),
         "local_endurance_commands": len(records),
         "local_endurance_commands_per_s": round(len(records) / elapsed, 1),
         "local_endurance_first_p50_ms": round(first, 1),

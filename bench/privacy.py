@@ -1,25 +1,31 @@
-"""Crypto-shredding cost: decode+fold of an order-like stream with sealed personal fields.
+"""Crypto-shredding cost on the real order path (issue 12, docs/privacy.md).
 
-- ``pii_decode_ratio``: time to decode (JSON -> codec.open -> pydantic) and fold streams of six
-  order-like events whose first event carries ``email`` and ``shipping_address`` sealed with the
-  real codec (AES-GCM, keys cached warm), over the same streams stored in plaintext.
-- ``pii_extra_calls_cold``: AWS calls (KMS + keys table) a cold instance adds to open one order
-  stream's personal fields; ``pii_extra_kms_calls_cold`` the KMS part of it;
-  ``pii_extra_calls_warm``: the same on a warm instance. ``pii_extra_calls_first_write``: the calls
-  to seal the first personal data of a new subject (GetItem, GenerateDataKey, PutItem).
-Runs on in-process moto (KMS + DynamoDB keys table). Sizes: ``BENCH_PII_STREAMS``, ``BENCH_PII_REPEATS``.
+Streams of six real order events (``orders.domain``, encoded by the orders registry) whose
+``OrderCreated`` carries ``email`` and ``shipping_address`` sealed by the real codec (AES-256-GCM,
+moto KMS + DynamoDB keys table), against the same streams without personal data:
+
+- ``pii_decode_ratio``: decode (the registry's pydantic-core decoders, as the store's hot loop)
+  + fold (``domain.evolve``) — what commands, projections, snapshots, the publisher and time travel
+  do. Sealed values are self-describing: no fold opens them, so this path never decrypts.
+- ``pii_read_ratio``: the same plus opening the personal fields of the folded order for the answer
+  (``orders.personal.open_personal``, keys warm) — what GET /orders/{id} from the store and
+  /history pay; over the plain decode + fold.
+- ``pii_extra_calls_cold_fold``: AWS calls a cold instance adds to decode + fold a sealed stream
+  (a cold command other than a create with personal data).
+- ``pii_extra_calls_cold``: calls a cold instance adds to *open* one subject's fields (keys-table
+  GetItem + KMS Decrypt); ``pii_extra_kms_calls_cold`` its KMS part; ``pii_extra_calls_warm`` the
+  same warm. ``pii_extra_calls_first_write``: sealing a new subject's first data.
+Sizes: ``BENCH_PII_STREAMS``, ``BENCH_PII_REPEATS``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from decimal import Decimal
 from typing import Any
 
 from moto import mock_aws
-from pydantic import BaseModel
 
 from bench.foundation import CallCounter
 
@@ -27,110 +33,62 @@ __all__ = ["GOALS", "run"]
 
 GOALS = {
     "pii_decode_ratio": "<= 1.5 (issue 12)",
-    "pii_extra_calls_cold": "<= 1 (issue 12; keys-table GetItem + KMS Decrypt today, see docs/privacy.md)",
+    "pii_read_ratio": "informational: the query path opens, once per answer",
+    "pii_extra_calls_cold_fold": "0",
+    "pii_extra_calls_cold": "<= 1 (issue 12; keys-table GetItem + KMS Decrypt to open, see docs/privacy.md)",
     "pii_extra_kms_calls_cold": "<= 1",
     "pii_extra_calls_warm": "0",
 }
-FIELDS = ("email", "shipping_address")
 
 
-class OrderCreated(BaseModel):
-    order_id: str
-    customer_id: str
-    items: list[dict[str, Any]]
-    currency: str
-    total: Decimal
-    email: str | None = None
-    shipping_address: dict[str, str] | None = None
-    personal_data: str | None = None
+def _events(n: int, personal: dict[str, Any] | None) -> list[Any]:
+    from orders import domain
 
-
-class ItemAdded(BaseModel):
-    sku: str
-    quantity: int
-    unit_price: Decimal
-
-
-class PaymentRecorded(BaseModel):
-    amount: Decimal
-    method: str
-
-
-class StatusChanged(BaseModel):
-    status: str
-    at: str
-
-
-MODELS: dict[str, type[BaseModel]] = {
-    "OrderCreated": OrderCreated,
-    "ItemAdded": ItemAdded,
-    "PaymentRecorded": PaymentRecorded,
-    "StatusChanged": StatusChanged,
-}
-
-
-def _stream(n: int) -> list[tuple[str, dict[str, Any]]]:
+    items = [domain.StoredOrderLine(sku="SKU-1", quantity=2, unit_price=Decimal("9.99"))]
     return [
-        (
-            "OrderCreated",
-            {
-                "order_id": f"{n:06d}",
-                "customer_id": f"user-{n % 50}",
-                "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "9.99"}],
-                "currency": "USD",
-                "total": "19.98",
-                "email": f"person.{n}@example.org",
-                "shipping_address": {"line1": f"{n} Analytical Row", "city": "London", "country": "GB"},
-            },
+        domain.OrderCreated(
+            order_id=f"order-{n:06d}", customer_id=f"user-{n % 50}", items=items, currency="USD",
+            total=Decimal("19.98"), **(personal or {}),
         ),
-        ("ItemAdded", {"sku": "SKU-2", "quantity": 1, "unit_price": "5.00"}),
-        ("ItemAdded", {"sku": "SKU-3", "quantity": 3, "unit_price": "1.25"}),
-        ("PaymentRecorded", {"amount": "28.73", "method": "card"}),
-        ("StatusChanged", {"status": "SHIPPED", "at": "2026-01-02T00:00:00.000Z"}),
-        ("StatusChanged", {"status": "DELIVERED", "at": "2026-01-03T00:00:00.000Z"}),
+        domain.PaymentProcessed(payment_id=f"pay-{n}", amount=Decimal("19.98"), by="staff"),
+        domain.OrderShipped(tracking=f"TRK{n}"),
+        domain.OrderDelivered(),
+        domain.OrderCancelled(reason="changed my mind"),
+        domain.PaymentRefunded(refund_id=f"ref-{n}", amount=Decimal("19.98"), by="staff"),
     ]
 
 
-def _fold(events: list[BaseModel]) -> dict[str, Any]:
-    state: dict[str, Any] = {"total": Decimal(0), "paid": Decimal(0), "status": None}
-    for event in events:
-        if isinstance(event, OrderCreated):
-            state.update(order_id=event.order_id, total=event.total, email=event.email, status="PLACED")
-        elif isinstance(event, ItemAdded):
-            state["total"] += event.unit_price * event.quantity
-        elif isinstance(event, PaymentRecorded):
-            state["paid"] += event.amount
-        elif isinstance(event, StatusChanged):
-            state["status"] = event.status
+def _decode_fold(stored: list[tuple[str, str]], decoders: dict[str, Any]) -> Any:
+    from orders import domain
+
+    state = domain.initial_state()
+    for type_name, data in stored:
+        state = domain.evolve(state, decoders[type_name][1](data))
     return state
 
 
-def _decode_fold(stored: list[tuple[str, str, str]], codec: Any | None) -> dict[str, Any]:
-    events = []
-    for stream_id, type_name, data in stored:
-        payload = json.loads(data)
-        if codec is not None and type_name == "OrderCreated":
-            payload = codec.open(payload, stream_id=stream_id, fields=FIELDS)
-        events.append(MODELS[type_name].model_validate(payload))
-    return _fold(events)
+def _read(stream_id: str, stored: list[tuple[str, str]], decoders: dict[str, Any], codec: Any) -> dict[str, Any]:
+    from orders.personal import open_personal
+
+    state = _decode_fold(stored, decoders)
+    answer = {
+        "order_id": state.order_id,
+        "email": state.email and state.email.model_dump(),
+        "shipping_address": state.shipping_address and state.shipping_address.model_dump(),
+    }
+    return open_personal(answer, stream_id, codec)
 
 
-def _best_pair(
-    plain: list[list[tuple[str, str, str]]],
-    sealed: list[list[tuple[str, str, str]]],
-    codec: Any,
-    repeats: int,
-) -> tuple[float, float]:
-    """Best of ``repeats`` for each side, interleaved: on a shared, loaded machine both sides see
-    the same noise, and the minimum is the least disturbed run."""
-    best = [float("inf"), float("inf")]
+def _best(runs: list[Any], repeats: int) -> list[float]:
+    """Best of ``repeats`` per run, interleaved: on a shared, loaded machine every side sees the
+    same noise, and the minimum is the least disturbed run."""
+    best = [float("inf")] * len(runs)
     for _ in range(repeats):
-        for side, (streams, used) in enumerate(((plain, None), (sealed, codec))):
+        for side, fn in enumerate(runs):
             started = time.perf_counter()
-            for stored in streams:
-                _decode_fold(stored, used)
+            fn()
             best[side] = min(best[side], time.perf_counter() - started)
-    return best[0], best[1]
+    return best
 
 
 def run() -> dict[str, float]:
@@ -138,9 +96,12 @@ def run() -> dict[str, float]:
     from cairn.privacy.codec import PersonalDataCodec
     from cairn.privacy.dynamodb import DynamoDBKeyStore, create_keys_table
     from cairn.privacy.kms import KmsKeyWrapper
+    from kernel.personal import Sealed
+    from orders.app import registry
 
     count = int(os.environ.get("BENCH_PII_STREAMS", "300"))
     repeats = int(os.environ.get("BENCH_PII_REPEATS", "15"))
+    decoders = registry.decoders()
     results: dict[str, float] = {}
     with mock_aws():
         kms_client, ddb = client("kms"), client("dynamodb")
@@ -152,42 +113,54 @@ def run() -> dict[str, float]:
         plain, sealed = [], []
         for n in range(count):
             stream_id = f"order-{n:06d}"
-            events = _stream(n)
-            plain.append([(stream_id, t, json.dumps(p)) for t, p in events])
-            subject = events[0][1]["customer_id"]
-            sealed.append(
-                [
-                    (
-                        stream_id,
-                        t,
-                        json.dumps(writer.seal(p, subject=subject, stream_id=stream_id, fields=FIELDS)),
-                    )
-                    for t, p in events
-                ]
-            )
-        assert "person.0@" not in sealed[0][0][2]
+            data = {
+                "email": f"person.{n}@example.org",
+                "shipping_address": {"name": f"P {n}", "line1": f"{n} Analytical Row", "city": "London",
+                                     "postal_code": "N1 9GU", "country": "GB"},
+            }
+            closed = writer.seal(data, subject=f"user-{n % 50}", stream_id=stream_id, fields=tuple(data))
+            personal = {field: Sealed.model_validate(value) for field, value in closed.items()}
+            plain.append((stream_id, [registry.encode(e)[::2] for e in _events(n, None)]))
+            sealed.append((stream_id, [registry.encode(e)[::2] for e in _events(n, personal)]))
+        assert "person.0@" not in str(sealed[0])
         reader = PersonalDataCodec(keys, kms)
-        assert _decode_fold(sealed[0], reader) == _decode_fold(plain[0], None)  # same state, sealed or not
+        opened = _read(*sealed[0], decoders, reader)
+        assert opened["email"] == "person.0@example.org" and opened["personal_data"] == "present"
 
         counter = CallCounter(kms_client, ddb)
         cold = PersonalDataCodec(keys, kms)
-        _decode_fold(sealed[1], cold)
-        results["pii_extra_calls_cold"] = len(counter.calls)
-        results["pii_extra_kms_calls_cold"] = sum(
-            1 for c in counter.calls if c in ("Decrypt", "GenerateDataKey")
-        )
+        _decode_fold(sealed[1][1], decoders)
+        results["pii_extra_calls_cold_fold"] = len(counter.calls)
         counter.calls.clear()
-        _decode_fold(sealed[1], cold)
+        _read(*sealed[1], decoders, cold)
+        results["pii_extra_calls_cold"] = len(counter.calls)
+        results["pii_extra_kms_calls_cold"] = sum(1 for c in counter.calls if c in ("Decrypt", "GenerateDataKey"))
+        counter.calls.clear()
+        _read(*sealed[1], decoders, cold)
         results["pii_extra_calls_warm"] = len(counter.calls)
         counter.calls.clear()
         PersonalDataCodec(keys, kms).seal(
-            _stream(0)[0][1], subject="user-new", stream_id="order-x", fields=FIELDS
+            {"email": "new@example.org"}, subject="user-new", stream_id="order-x", fields=("email",)
         )
         results["pii_extra_calls_first_write"] = len(counter.calls)
 
-        _best_pair(plain, sealed, reader, 1)  # warm every subject's key (the ratio is the warm cost)
-        plain_s, sealed_s = _best_pair(plain, sealed, reader, repeats)
+        def fold_plain() -> None:
+            for _, stored in plain:
+                _decode_fold(stored, decoders)
+
+        def fold_sealed() -> None:
+            for _, stored in sealed:
+                _decode_fold(stored, decoders)
+
+        def read_sealed() -> None:
+            for stream_id, stored in sealed:
+                _read(stream_id, stored, decoders, reader)
+
+        read_sealed()  # warm every subject's key (the ratios are the warm cost)
+        plain_s, sealed_s, read_s = _best([fold_plain, fold_sealed, read_sealed], repeats)
         results["pii_decode_ratio"] = round(sealed_s / plain_s, 3)
+        results["pii_read_ratio"] = round(read_s / plain_s, 3)
         results["pii_decode_fold_us_per_stream"] = round(sealed_s / count * 1e6, 1)
+        results["pii_read_us_per_stream"] = round(read_s / count * 1e6, 1)
         results["plain_decode_fold_us_per_stream"] = round(plain_s / count * 1e6, 1)
     return results

@@ -1,13 +1,13 @@
 """``python -m cairn_tools <command> [args]``: the one ops CLI (``<command> --help`` for each).
 
-Commands are modules of this package with a ``main(argv) -> int``. Optional ones (``verify``,
-``archive``) appear when their module exists, so the CLI works before and after they land.
+Commands are modules of this package with a ``main(argv) -> int``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import sys
 
 import cairn_tools  # noqa: F401  (puts the runtime code on sys.path)
@@ -18,14 +18,13 @@ COMMANDS = ("status", "rebuild", "audit", "unpark", "redrive", "snapshot", "veri
 
 
 def available() -> list[str]:
-    """The commands whose module is there (``verify``/``archive`` come with their own branches)."""
-    return [name for name in COMMANDS if importlib.util.find_spec(f"cairn_tools.{name}") is not None]
+    return list(COMMANDS)
 
 
 def _summary(name: str) -> str:
     try:
         doc = importlib.import_module(f"cairn_tools.{name}").__doc__ or ""
-    except Exception as exc:  # a broken optional module must not break the others' help
+    except Exception as exc:  # a broken module must not break the others' help
         return f"(unavailable: {exc})"
     first = doc.strip().split("\n\n", 1)[0].replace("\n", " ")
     first = first.split("``:", 1)[1].strip() if first.startswith("``") and "``:" in first else first
@@ -47,6 +46,35 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+class _Stderr(io.TextIOBase):
+    """Whatever ``sys.stderr`` is when a line is written (a handler never holds a closed stream)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def logs_to_stderr() -> None:
+    """A command answers on stdout (a table, or ``--json`` for scripts); the runtime code it calls
+    logs through Powertools, which writes to stdout by default and would break that JSON. The
+    service's handler is built here on stderr first (later ``Logger()`` calls share it), and any
+    Powertools handler that already exists is moved there."""
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    stderr = _Stderr()
+    Logger(stream=stderr)
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", ()):
+            if type(handler) is logging.StreamHandler and type(handler.formatter).__module__.startswith(
+                "aws_lambda_powertools"
+            ):
+                handler.stream = stderr  # not setStream: it flushes the old stream, which may be closed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -56,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in available():
         print(f"error: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    logs_to_stderr()
     module = importlib.import_module(f"cairn_tools.{name}")
     return int(module.main(rest) or 0)
 

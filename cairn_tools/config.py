@@ -68,6 +68,7 @@ class Settings:
     endpoint_url: str | None
     parked_queue_url: str | None
     failed_queue_url: str | None = None
+    archive_bucket: str | None = None  # the archive tier: rebuilds repair archived prefixes from it
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +131,8 @@ def resolve(projection: str, args: argparse.Namespace) -> Settings:
     if not events:
         raise ConfigError("no events table: pass --events-table, set EVENTS_TABLE, or run `make dev`")
     failed = getattr(args, "failed_queue_url", None) or outputs.get(spec.failed_queue_output)
-    return Settings(projection, table, events, endpoint, queue, failed)
+    archive = os.environ.get("ARCHIVE_BUCKET") or (outputs.get("ArchiveBucketName") if from_outputs else None)
+    return Settings(projection, table, events, endpoint, queue, failed, archive)
 
 
 def _prepare_environment(settings: Settings) -> None:
@@ -161,6 +163,13 @@ def build_engine(settings: Settings, *, client: Any = None) -> Any:
     app = importlib.import_module(f"{spec.context}.app")
     projection = next(p for p in module.PROJECTIONS if p.name == settings.projection)
     store = DynamoDBEventStore(app.registry, client, events_table=settings.events_table)
+    if settings.archive_bucket:  # archived prefixes are gaps the engine repairs from the archive
+        from cairn.archive.s3 import S3ArchiveStore
+        from cairn.archive.store import ArchivedEventStore
+        from cairn.aws import client as make_client
+
+        archive = S3ArchiveStore(make_client("s3"), settings.archive_bucket)
+        store = ArchivedEventStore(app.registry, client, settings.events_table, archive=archive)
     parking = Parking(client, settings.table, projection.name, queue_url=settings.parked_queue_url)
     max_attempts = int(os.environ.get("PROJECTION_MAX_ATTEMPTS", "3"))
     return ProjectionEngine(projection, client, settings.table, store, parking=parking, max_attempts=max_attempts)

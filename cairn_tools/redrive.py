@@ -8,6 +8,11 @@ are then applied through the normal path: projections catch up from their checkp
 is applied exactly once, whatever was applied meanwhile), the snapshotter folds a new snapshot,
 the publisher republishes the range with the same integration-event ids (consumers dedupe). A
 message is deleted only when its batch was applied; ``--dry-run`` shows and keeps everything.
+
+Only the stream's keys are used, never its images: what is applied is what the store holds now
+(a fixed event is read as fixed). ``--stream ID`` redrives only the batches that hold that stream
+and leaves the others queued untouched: one repaired stream can be redriven while another batch
+of the same queue is still failing.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,12 +191,15 @@ class RedriveResult:
     failed: int = 0
     streams: int = 0
     events: int = 0
+    skipped: int = 0  # batches left queued because they hold none of the streams asked for
     errors: list[str] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)  # each batch read: its range and streams
 
     def row(self) -> dict[str, Any]:
         return {
             "consumer": self.consumer, "batches": self.batches, "redriven": self.redriven, "failed": self.failed,
-            "streams": self.streams, "events": self.events, "errors": self.errors,
+            "skipped": self.skipped, "streams": self.streams, "events": self.events, "errors": self.errors,
+            "held": self.held,
         }
 
 
@@ -224,8 +232,10 @@ def redrive(
     visibility: int = 300,
     progress: Callable[[RedriveResult, int], None] | None = None,
     kinesis: Any = None,
+    only: Collection[str] | None = None,
 ) -> RedriveResult:
-    """Apply every batch of ``consumer``'s on-failure queue; delete each one applied."""
+    """Apply every batch of ``consumer``'s on-failure queue; delete each one applied. With
+    ``only``, a batch holding none of those streams is left in the queue as it is (``skipped``)."""
     result = RedriveResult(consumer.name)
     depth = _depth(sqs, consumer.queue_url)
     for message in _messages(sqs, consumer.queue_url, 30 if dry_run else visibility):
@@ -233,6 +243,16 @@ def redrive(
         try:
             info = BatchInfo.parse(message["Body"])
             ranges = read_range(streams, info, consumer.prefixes, kinesis=kinesis)
+            result.held.append({"message_id": message["MessageId"], "source": info.source, "shard_id": info.shard_id,
+                                "start": info.start, "end": info.end, "streams": sorted(ranges)})
+            if only is not None and not set(ranges) & set(only):
+                result.skipped += 1
+                sqs.change_message_visibility(
+                    QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+                if progress is not None:
+                    progress(result, max(depth, result.batches))
+                continue
             result.streams += len(ranges)
             for stream_id, versions in sorted(ranges.items()):
                 result.events += len(versions) if dry_run else consumer.apply(stream_id, sorted(versions))
@@ -339,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(order_view ... = its consumer), or all (default)")
     parser.add_argument("--dry-run", action="store_true", help="show the batches and their streams; change nothing")
     parser.add_argument("--queue-url", help="the on-failure queue (default: <Consumer>FailedQueueUrl in the outputs)")
+    parser.add_argument("--stream", action="append", metavar="STREAM_ID",
+                        help="redrive only the batches holding this stream (repeatable); the others stay queued")
     add_common_arguments(parser)
     add_json_argument(parser)
     args = parser.parse_args(argv)
@@ -355,14 +377,18 @@ def main(argv: list[str] | None = None) -> int:
         consumer = _build(name, args, outputs)
         bar = CountBar(f"redrive {name}{' (dry run)' if args.dry_run else ''}", unit="batches")
         started = time.monotonic()
-        result = redrive(consumer, sqs, streams, dry_run=args.dry_run, kinesis=kinesis,
+        result = redrive(consumer, sqs, streams, dry_run=args.dry_run, kinesis=kinesis, only=args.stream,
                          progress=lambda r, total, bar=bar: bar.update(r.batches, total, f"{r.events:,} events"))
         bar.close(result.batches, result.batches, f"{result.events:,} events in {time.monotonic() - started:.1f}s")
         rows.append(result.row())
         for error in result.errors:
             print(f"{name}: {error}", file=sys.stderr)
+        if args.dry_run and not args.json:
+            for batch in result.held:
+                print(f"{name}: {batch['message_id']} {batch['shard_id']} {batch['start']}..{batch['end']}: "
+                      f"{', '.join(batch['streams']) or '(no stream of this consumer)'}", file=sys.stderr)
         status = 1 if result.failed else status
-    emit(args, rows, ("consumer", "batches", "redriven", "failed", "streams", "events"), key="redrives")
+    emit(args, rows, ("consumer", "batches", "redriven", "failed", "skipped", "streams", "events"), key="redrives")
     return status
 
 

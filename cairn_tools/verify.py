@@ -20,7 +20,9 @@ from typing import Any, TextIO
 
 from cairn_tools.config import PROJECTIONS, ConfigError, load_outputs
 
-__all__ = ["VerifyProgress", "VerifySettings", "main", "run"]
+__all__ = ["LOCAL_ARCHIVE_BUCKET", "VerifyProgress", "VerifySettings", "main", "run"]
+
+LOCAL_ARCHIVE_BUCKET = "cairn-archive-local"  # what `make archive` creates on the local runtime
 
 
 @dataclass
@@ -43,6 +45,7 @@ class VerifySettings:
     digest_bucket: str | None
     read_models: dict[str, str]
     endpoint_url: str | None
+    archive_bucket: str | None = None
 
 
 def resolve(args: argparse.Namespace) -> VerifySettings:
@@ -58,7 +61,8 @@ def resolve(args: argparse.Namespace) -> VerifySettings:
         if table:
             read_models[name] = table
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or outputs.get("AwsEndpointUrl")
-    return VerifySettings(events, snapshots, digests, read_models, endpoint)
+    archive = os.environ.get("ARCHIVE_BUCKET") or outputs.get("ArchiveBucketName") or LOCAL_ARCHIVE_BUCKET
+    return VerifySettings(events, snapshots, digests, read_models, endpoint, archive)
 
 
 def _prepare(settings: VerifySettings) -> None:
@@ -69,6 +73,14 @@ def _prepare(settings: VerifySettings) -> None:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+
+def _bucket_exists(s3: Any, bucket: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except Exception:
+        return False
 
 
 def run(
@@ -136,8 +148,17 @@ def run(
         bar(progress)
 
     streams = scan_streams(ddb, settings.events_table, segments=segments, on_page=lambda n: tick(n))
+    archive_problems: list[tuple[str, str]] = []
+    archive_bucket = settings.archive_bucket
+    if archive_bucket and _bucket_exists(s3, archive_bucket):  # the archive tier (docs/archive.md)
+        from cairn.archive.audit import join_archived
+        from cairn.archive.s3 import S3ArchiveStore
+
+        archive_problems = join_archived(S3ArchiveStore(s3, archive_bucket), streams)
     report = verify_store(streams, witnesses, on_stream=lambda n: tick(0, n))
     bar.close(progress)
+    for stream_id, problem in archive_problems:
+        print(f"BROKEN     {stream_id}: archive: {problem}", file=out)
 
     for stream_id, result, by in report.problems[:show]:
         seen = f" (seen by {by})" if by else ""
@@ -149,7 +170,7 @@ def run(
         f"{report.streams:,} streams, {report.events:,} events verified, {len(report.problems)} broken{against}",
         file=out,
     )
-    if not report.ok:
+    if not report.ok or archive_problems:
         return 1
     if write_digest:
         if digests is None:

@@ -6,6 +6,7 @@ synthesis fails on any finding that is not acknowledged with a reason.
 Options (context ``-c key=value`` or environment):
   bundle=false / CAIRN_SKIP_LAYER_BUILD=1   skip the pip layer build (tests, local runtime)
   log_retention_days=30, api_rate_limit=200, api_burst_limit=400
+  payment_timeout_seconds=900   a payment outcome not in by then fails the order (PAYMENT_FAILED)
   reserved_concurrency=false      reserve (and cap) the HTTP functions' concurrency (docs/deploy.md)
   cognito_threat_protection=false Cognito Plus plan with threat protection (billed per MAU)
 """
@@ -83,6 +84,7 @@ def build_app(
         api_rate_limit=number("api_rate_limit", 200),
         api_burst_limit=number("api_burst_limit", 400),
         notifications_email_from=app.node.try_get_context("notifications_email_from") or None,
+        payment_timeout_seconds=number("payment_timeout_seconds", 900),
         reserved_concurrency=flag("reserved_concurrency"),
         cognito_threat_protection=flag("cognito_threat_protection"),
         env=cdk.Environment(

@@ -87,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except (TemplateError, OSError) as exc:
         print(f"local: cannot start: {exc}", file=sys.stderr)
         return 2
+    if os.environ.get("CAIRN_LOCAL_SEED_CATALOG", "1") != "0" and runtime.issuer is not None:
+        from local.seed import seed_demo_catalog
+
+        try:
+            seeded = seed_demo_catalog(runtime.base_url, runtime.issuer.issue("local-seed", ["staff"]))
+            runtime.warnings.append(f"demo catalog: {', '.join(seeded)}")
+        except (RuntimeError, OSError) as exc:
+            runtime.warnings.append(f"demo catalog not seeded: {exc}")
     _banner(runtime, time.time() - t0)
 
     stop = threading.Event()
@@ -110,7 +118,7 @@ def _banner(runtime: object, seconds: float) -> None:
     endpoint = st["outputs"].get("AwsEndpointUrl")
     chaos = runtime.chaos_state()
     chaos_on = [k for k in ("shuffle", "duplicate", "throttle", "lambda_throttle") if chaos[k]]
-    body = ('{"items":[{"sku":"SKU-1","quantity":2,"unit_price":"9.99"}],"currency":"USD"}')
+    body = ('{"items":[{"sku":"BOOK-1","quantity":2}],"currency":"USD"}')
     lines = [
         "",
         f"Cairn is running locally ({seconds:.1f} s): stack {runtime.template.stack_name}, "

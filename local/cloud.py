@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ __all__ = [
     "MotoServer",
     "RUNTIME_USER_AGENT",
     "StreamRetention",
+    "TTL_IDENTITY",
+    "TimeToLive",
     "aws_client",
     "stream_bounds",
 ]
@@ -143,6 +146,97 @@ class StreamRetention:
         return dropped
 
 
+# who a TTL deletion's stream record names (the Streams API's Identity; Lambda hands it on as
+# ``{"type": "Service", "principalId": "dynamodb.amazonaws.com"}``)
+TTL_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+
+
+@dataclass
+class TimeToLive:
+    """DynamoDB's Time to Live, locally: moto records a table's ``TimeToLiveSpecification`` and
+    never deletes anything, so idempotency records, inventory holds, payment intents and
+    WebSocket connections would stay for ever in a long ``make dev``.
+
+    As DynamoDB's background sweep does: an item whose TTL attribute is a Number of epoch seconds
+    in the past (but not more than five years past: DynamoDB ignores those) is deleted; a table
+    with a stream gets a ``REMOVE`` record whose ``userIdentity`` is the TTL service's
+    (``TTL_IDENTITY``). Expired items stay readable until swept (DynamoDB: within days; here
+    within ``interval_s``), which the code already allows for (``expires_at < :now``). Each sweep
+    looks at no more than ``per_sweep`` items, resuming where the last one stopped, so its cost
+    under the lock does not grow with the table."""
+
+    interval_s: float = 5.0
+    per_sweep: int = 2000
+    deleted: int = 0
+    _last: float = 0.0
+    _pending: dict[int, list[Any]] = field(default_factory=dict)  # id(table) -> partition keys left
+
+    MAX_AGE_S = 5 * 365 * 24 * 3600
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.interval_s
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete the expired items of the tables with TTL enabled; returns how many. Call under
+        the lock."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        self._last = time.monotonic()
+        wall = time.time() if now is None else now
+        budget = self.per_sweep
+        deleted = 0
+        live: set[int] = set()
+        for _account, regions in list(dynamodb_backends.items()):
+            for _region, backend in list(regions.items()):
+                for table in list(backend.tables.values()):
+                    ttl = table.ttl or {}
+                    if ttl.get("TimeToLiveStatus") != "ENABLED" or not ttl.get("AttributeName"):
+                        continue
+                    live.add(id(table))
+                    pending = self._pending.get(id(table))
+                    if not pending:
+                        pending = self._pending[id(table)] = list(table.items.keys())
+                    while pending and budget > 0:
+                        hash_key = pending.pop()
+                        partition = table.items.get(hash_key)
+                        if partition is None:
+                            continue
+                        items = list(partition.values()) if table.range_key_attr else [partition]
+                        budget -= len(items)
+                        for item in items:
+                            if self._expired(item, ttl["AttributeName"], wall):
+                                deleted += self._delete(table, item)
+        for key in [k for k in self._pending if k not in live]:
+            del self._pending[key]
+        self.deleted += deleted
+        return deleted
+
+    def _expired(self, item: Any, attribute: str, now: float) -> bool:
+        value = item.attrs.get(attribute)
+        if value is None or value.type != "N":
+            return False
+        try:
+            at = float(value.value)
+        except (TypeError, ValueError):
+            return False
+        return at < now and now - at <= self.MAX_AGE_S
+
+    @staticmethod
+    def _delete(table: Any, item: Any) -> int:
+        shard = table.stream_shard
+        before = len(shard.items) if shard is not None else 0
+        previous, _scope.active = getattr(_scope, "active", False), True
+        try:
+            gone = table.delete_item(item.hash_key, item.range_key if table.range_key_attr else None)
+        finally:
+            _scope.active = previous
+        if gone is None:
+            return 0
+        if shard is not None and len(shard.items) > before:
+            shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
+        return 1
+
+
 def stream_bounds(stream_arn: str) -> tuple[int, int] | None:
     """(oldest retained, next) sequence numbers of a stream served by this process's local
     cloud, or None when its table is not here."""
@@ -172,6 +266,7 @@ class _SerializingMiddleware:
         self.serialize = serialize
         self.lock = threading.RLock()
         self.retention = StreamRetention()
+        self.ttl = TimeToLive()
         self.put_events_observers: list[Callable[[dict[str, Any]], None]] = []
 
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -238,6 +333,9 @@ class _SerializingMiddleware:
         if self.retention.due():
             with self.lock:
                 self.retention.trim()
+        if self.ttl.due():
+            with self.lock:
+                self.ttl.sweep()
         return body
 
 
@@ -246,6 +344,7 @@ _PATCHED_TX = False
 _PATCHED_STREAMS = False
 _PATCHED_QUERY = False
 _PATCHED_SQS = False
+_PATCHED_INSTANCES = False
 
 
 _scope = threading.local()  # ``active`` while the middleware serves a request of the local cloud
@@ -622,6 +721,62 @@ def _trimmable_streams() -> None:
     _PATCHED_STREAMS = True
 
 
+class _WeakInstances:
+    """moto's ``instances_tracked`` (a class's list of every instance ever made, for its
+    dashboard and its reset) without keeping them alive: weak references, the dead ones dropped
+    as the list doubles. Iterating yields the live instances, as the list did."""
+
+    __slots__ = ("_refs", "_prune_at")
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: list[weakref.ref[Any]] = []
+        self._prune_at = 1024
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        try:
+            self._refs.append(weakref.ref(instance))
+        except TypeError:  # a class without weak references: not tracked
+            return
+        if len(self._refs) >= self._prune_at:
+            self._refs = [r for r in self._refs if r() is not None]
+            self._prune_at = max(1024, 2 * len(self._refs))
+
+    def _live(self) -> list[Any]:
+        return [o for o in (r() for r in self._refs) if o is not None]
+
+    def __iter__(self) -> Any:
+        return iter(self._live())
+
+    def __len__(self) -> int:
+        return len(self._live())
+
+
+def _untracked_moto_instances() -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance to its class's
+    ``instances_tracked`` and nothing ever removes it: every item version a write replaced
+    (read-model rows, checkpoints, a transaction's undo copies), every stream record the shard
+    trimmed, every Kinesis record trimmed, every SQS message deleted, every shard iterator a
+    GetRecords handed out stays in memory for the life of the process. The same lists, weak."""
+    global _PATCHED_INSTANCES
+    if _PATCHED_INSTANCES:
+        return
+    from moto.core.common_models import BaseModel
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, _WeakInstances):
+            tracked = _WeakInstances(tracked or ())
+            cls.instances_tracked = tracked  # type: ignore[attr-defined]
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = staticmethod(__new__)  # type: ignore[assignment, method-assign]
+    _PATCHED_INSTANCES = True
+
+
 def _let_moto_skip_lambda_targets() -> None:
     """moto raises NotImplementedError for a rule's Lambda target, failing the whole PutEvents.
     The runtime delivers those (``local.bus``), so moto is told to skip them; the targets stay
@@ -675,6 +830,7 @@ class MotoServer:
                 pass
 
         _let_moto_skip_lambda_targets()
+        _untracked_moto_instances()
         _flat_transactions()
         _trimmable_streams()
         _partition_queries()
@@ -728,6 +884,8 @@ class LocalCloud:
         t = self.template
         for res in t.of_type(*self.TABLE_TYPES):
             self._table(res)
+        for res in t.of_type("AWS::KMS::Key"):
+            self._kms_key(res)
         for res in t.of_type("AWS::S3::Bucket"):
             self._bucket(res)
         for res in t.dependency_order(t.of_type("AWS::SQS::Queue")):
@@ -750,6 +908,7 @@ class LocalCloud:
     HANDLED_TYPES: tuple[str, ...] = (
         *TABLE_TYPES,
         "AWS::S3::Bucket",
+        "AWS::KMS::Key",
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
         "AWS::SNS::Topic",
@@ -837,6 +996,19 @@ class LocalCloud:
         if desc.get("LatestStreamArn"):
             res.attributes["StreamArn"] = desc["LatestStreamArn"]
         self.created.append((res.type, res.logical_id, name))
+
+    # -- KMS -------------------------------------------------------------------------------
+
+    def _kms_key(self, res: Resource) -> None:
+        """A symmetric key on moto; Ref is its key id, GetAtt Arn its ARN (as CloudFormation)."""
+        p = self.template.resolve(res.properties)
+        meta = self.client("kms").create_key(
+            Description=str(p.get("Description") or res.logical_id), KeyUsage="ENCRYPT_DECRYPT"
+        )["KeyMetadata"]
+        res.ref = meta["KeyId"]
+        res.attributes["Arn"] = meta["Arn"]
+        res.attributes["KeyId"] = meta["KeyId"]
+        self.created.append((res.type, res.logical_id, meta["KeyId"]))
 
     # -- S3 --------------------------------------------------------------------------------
 

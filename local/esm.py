@@ -156,8 +156,10 @@ def stream_record_for_lambda(record: dict[str, Any], stream_arn: str) -> dict[st
         "dynamodb": body,
         "eventSourceARN": stream_arn,
     }
-    if record.get("userIdentity"):
-        out["userIdentity"] = record["userIdentity"]
+    identity = record.get("userIdentity")
+    if identity:
+        # the Streams API's Identity (PrincipalId, Type) as Lambda hands it on (principalId, type)
+        out["userIdentity"] = {{"PrincipalId": "principalId", "Type": "type"}.get(k, k): v for k, v in identity.items()}
     return out
 
 

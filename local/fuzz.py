@@ -33,6 +33,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from local.seed import seed_catalog
+
 __all__ = [
     "DEFAULT_CHECKS",
     "GATEWAY_STATUSES",
@@ -139,6 +141,7 @@ def _authorized(method: str, url: str, token: str, body: Any = None) -> tuple[in
 
 def seed_data(base_url: str, token: str) -> dict[str, list[str]]:
     """Orders in CREATED, PAID and SHIPPED and an account with money, made through the API."""
+    seed_catalog(base_url, token, {"SKU-FUZZ": ("Fuzz item", "9.99", "USD")})
     orders: list[str] = []
     for steps in ([], ["payment"], ["payment", "shipment"]):
         status, created = _authorized(

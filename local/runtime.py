@@ -150,6 +150,12 @@ def function_specs(template: Template, *, endpoint: str, base_url: str, state_di
             "POWERTOOLS_TRACE_DISABLED": "true",
             "AWS_XRAY_SDK_ENABLED": "false",
         })
+        # Overrides of variables the template already gives the function (e.g. a short
+        # PAYMENT_TIMEOUT_SECONDS for the e2e suite): CAIRN_LOCAL_ENV="NAME=value,NAME2=value".
+        for pair in filter(None, os.environ.get("CAIRN_LOCAL_ENV", "").split(",")):
+            key, _, value = pair.partition("=")
+            if key in env:
+                env[key] = value
         reserved = p.get("ReservedConcurrentExecutions")
         specs.append(FunctionSpec(
             logical_id=res.logical_id,

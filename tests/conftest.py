@@ -7,7 +7,10 @@ real credentials or a stray endpoint.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,35 @@ settings.register_profile(
 )
 _ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _ci else "dev"))
+
+
+class _RunningTestsStdout(io.TextIOBase):
+    """Writes to whatever ``sys.stdout`` is when a line is written: the capture of the test running."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_RUNNING_TESTS_STDOUT = _RunningTestsStdout()
+
+
+@pytest.fixture(autouse=True)
+def _powertools_logs_reach_the_running_test() -> None:
+    """A Powertools Logger binds ``sys.stdout`` when a service's logger is first built; under pytest
+    that is the capture of whichever test imported the handler first, so later tests (``capsys``)
+    would never see its lines. Every Powertools handler writes to the running test's stdout instead."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if (
+                type(handler) is logging.StreamHandler
+                and type(handler.formatter).__module__.startswith("aws_lambda_powertools")
+                and handler.stream is not _RUNNING_TESTS_STDOUT
+            ):
+                handler.stream = _RUNNING_TESTS_STDOUT  # not setStream: it flushes the old one, maybe closed
 
 
 @dataclass(frozen=True)
@@ -112,12 +144,27 @@ def call_log() -> CallLog:
     return CallLog()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): a module's tests stay on one worker
-    (module fixtures are built once), and the suites that share a session fixture — one CDK synth
-    for tests/infrastructure, one local runtime for tests/e2e — stay together, so neither is paid twice."""
-    shared = {"infrastructure": "infrastructure", "e2e": "e2e"}
-    for item in items:
-        parts = item.nodeid.split("::", 1)[0].split("/")
-        group = shared.get(parts[1]) if len(parts) > 2 and parts[0] == "tests" else None
-        item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::", 1)[0]))
+SHARED_SUITES = ("infrastructure", "e2e")  # one CDK synth, one local runtime: never paid twice
+
+
+def suite_of(nodeid: str) -> str:
+    """The unit ``make test`` hands to one worker: a module (its module fixtures are built once), or
+    a whole suite whose tests share a session fixture (tests/infrastructure, tests/e2e)."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == "tests" and parts[1] in SHARED_SUITES:
+        return parts[1]
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``pytest -n 2`` (make test) schedules by :func:`suite_of`. Not ``--dist loadgroup`` with
+    ``xdist_group`` marks: pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9
+    no longer reads, so every test was its own group and each worker built its own synth and runtime."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return suite_of(nodeid)
+
+    return SuiteScheduling(config, log)

@@ -23,6 +23,7 @@ from constructs import Construct
 from cdk_app.constructs.alerts import Alerts
 from cdk_app.constructs.function import CairnFunction
 from cdk_app.constructs.nag import acknowledge
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["EventBus", "Subscription"]
 
@@ -73,28 +74,19 @@ class EventBus(Construct):
         function: CairnFunction,
         detail_types: Sequence[str],
         detail: Mapping[str, Any] | None = None,
+        source: str | None = None,
         batch_size: int = 10,
         max_batching_window: Duration = Duration.seconds(1),
         max_receive_count: int = 5,
         max_concurrency: int = 5,
     ) -> Subscription:
-        """Deliver events of ``detail_types`` (optionally matching ``detail``) to ``function``."""
+        """Deliver events of ``detail_types`` (optionally matching ``detail``) from ``source`` (default:
+        the bus's) to ``function``."""
         scope = Construct(self, id)
-        dead_letters = sqs.Queue(
-            scope,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            dead_letters,
-            {
-                "Serverless-SQSRedrivePolicy": (
-                    "This is the dead-letter queue of the subscription (and of its rule target); it is "
-                    "inspected and redriven by an operator, not consumed, so it has no redrive of its own."
-                ),
-            },
+        source = source or self.source
+        dead_letters = dead_letter_queue(
+            scope, "DeadLetters", holds="events the subscription (or its rule target) could not deliver",
+            handled="an operator inspects and redrives it", of_a_queue=True,
         )
         timeout = function.timeout
         queue = sqs.Queue(
@@ -111,9 +103,9 @@ class EventBus(Construct):
             scope,
             "Rule",
             event_bus=self.bus,
-            description=f"{', '.join(detail_types)} from {self.source} -> {id}",
+            description=f"{', '.join(detail_types)} from {source} -> {id}",
             event_pattern=events.EventPattern(
-                source=[self.source], detail_type=list(detail_types), detail=dict(detail) if detail else None
+                source=[source], detail_type=list(detail_types), detail=dict(detail) if detail else None
             ),
             targets=[
                 targets.SqsQueue(

@@ -22,7 +22,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alerts import Alerts
@@ -30,6 +29,7 @@ from cdk_app.constructs.event_store import EVENT_MUTATIONS, EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, CairnFunction
 from cdk_app.constructs.nag import acknowledge, principal_scope, resource_finding
 from cdk_app.constructs.projection import Projection
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["BREAK_GLASS_ROLE_NAME_OUTPUT", "Integrity"]
 
@@ -47,6 +47,7 @@ class Integrity(Construct):
         digest_job: CairnFunction,
         alerts: Alerts,
         mutation_principals: Sequence[iam.IRole] = (),
+        deleters: Sequence[iam.IRole] = (),
         digest_retention: Duration = Duration.days(400),
         digest_every: Duration = Duration.hours(1),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -71,16 +72,29 @@ class Integrity(Construct):
             resource_arns=[table.table_arn],
         )
         exempt = [self.break_glass.role_arn, *(role.role_arn for role in mutation_principals)]
+        # DeleteItem in a statement of its own: the archiver (``deleters``) may remove archived
+        # items, and nothing else (issue 13; docs/deploy.md, threat model)
         table.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="EventsAreAppendOnly",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=list(EVENT_MUTATIONS),
+                actions=[a for a in EVENT_MUTATIONS if a != "dynamodb:DeleteItem" or not deleters],
                 resources=["*"],  # the table itself (a resource policy cannot name its own generated ARN)
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": exempt}},
             )
         )
+        if deleters:
+            table.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="OnlyTheArchiverDeletes",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["dynamodb:DeleteItem"],
+                    resources=["*"],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": [*exempt, *(r.role_arn for r in deleters)]}},
+                )
+            )
 
         # -- tamper detector ----------------------------------------------------------------------
         self.tamper_consumer = Projection(
@@ -164,18 +178,9 @@ class Integrity(Construct):
                 },
             )
         digest_job.add_environment("DIGEST_BUCKET", self.digest_bucket.bucket_name)
-        self.digest_dlq = sqs.Queue(
-            self, "DigestDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.digest_dlq,
-            {
-                "AwsSolutions-SQS3": "This queue is the dead-letter queue of the digest schedule's target; an "
-                "operator reads it (a failed run is retried by the next schedule).",
-                "Serverless-SQSRedrivePolicy": "Dead-letter destination of a schedule target; nothing consumes it "
-                "automatically, so there is no receive count to redrive on.",
-            },
+        self.digest_dlq = dead_letter_queue(
+            self, "DigestDeadLetters", holds="runs of the digest schedule that could not be started",
+            handled="an operator reads it, and the next run of the schedule writes the digest",
         )
         self.schedule = events.Rule(
             self,

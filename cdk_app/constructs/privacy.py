@@ -1,8 +1,8 @@
 """Personal-data keys (issue 12, docs/privacy.md): the KMS key that wraps per-subject data keys
 and the keys table that holds them wrapped, one item (key or erasure tombstone) per subject.
 
-Nothing is granted yet: the functions that seal/open (orders) and erase (the erasure routes) get
-``grant_codec`` / ``grant_erase`` when they are wired. The keys table is *not* encrypted with this
+OrdersCommands seals and erases (``grant_codec``: the erasure routes live there); OrdersQueries
+only opens (``grant_open``: GetItem + Decrypt). No other function touches the keys. The keys table is *not* encrypted with this
 key (AWS-owned keys suffice for wrapped blobs) so an erasure never depends on the key's state.
 """
 
@@ -53,6 +53,17 @@ class PersonalDataKeys(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"Null": {"kms:EncryptionContext:subject": "false"}},
+            )
+        )
+
+    def grant_open(self, grantee: iam.IGrantable) -> None:
+        """Open only: read a subject's wrapped key and unwrap it under a ``subject`` context."""
+        self.table.grant(grantee, "dynamodb:GetItem")
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
                 resources=[self.key.key_arn],
                 conditions={"Null": {"kms:EncryptionContext:subject": "false"}},
             )

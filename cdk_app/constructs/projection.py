@@ -16,13 +16,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alerts import Alerts
 from cdk_app.constructs.event_store import EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, CairnFunction
-from cdk_app.constructs.nag import acknowledge
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["Projection", "stream_filters"]
 
@@ -90,45 +89,13 @@ class Projection(Construct):
 
         # Batches the event source mapping gave up on (KinesisBatchInfo / DDBStreamBatchInfo: shard
         # + sequence range, no records): drained by `make redrive`. Parking notices go to the parked queue.
-        self.failed_queue = sqs.Queue(
-            self,
-            "Failed",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+        self.failed_queue = dead_letter_queue(
+            self, "Failed", holds="batches the stream event source mapping gave up on",
+            handled="an operator drains it with make redrive",
         )
-        acknowledge(
-            self.failed_queue,
-            {
-                "AwsSolutions-SQS3": (
-                    "This queue is itself the dead-letter destination (on-failure destination of the "
-                    "stream event source mapping); it is drained by an operator (make redrive)."
-                ),
-                "Serverless-SQSRedrivePolicy": (
-                    "Dead-letter destination of the stream mapping; nothing consumes it automatically, so "
-                    "there is no receive count to redrive on."
-                ),
-            },
-        )
-        self.parked_queue = sqs.Queue(
-            self,
-            "Parked",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.parked_queue,
-            {
-                "AwsSolutions-SQS3": (
-                    "This queue is itself the dead-letter destination (on-failure destination of the "
-                    "stream event source mapping); it is drained by an operator (make unpark)."
-                ),
-                "Serverless-SQSRedrivePolicy": (
-                    "Dead-letter destination of the stream mapping; nothing consumes it automatically, so "
-                    "there is no receive count to redrive on."
-                ),
-            },
+        self.parked_queue = dead_letter_queue(
+            self, "Parked", holds="notices of streams a projection parked",
+            handled="an operator reads it and unparks with make unpark",
         )
 
         event_store.grant_read_events(function.role)  # gap repair reads the store
@@ -136,7 +103,7 @@ class Projection(Construct):
             table.grant_read_write_data(function.role)
         self.parked_queue.grant_send_messages(function.role)
         function.add_environment("PARKED_QUEUE_URL", self.parked_queue.queue_url)
-        # the `consumer` dimension of LagSeconds / EventsBehind (cairn.projections.lag)
+        # the `consumer` dimension of LagSeconds / EventsBehind (cairn.lag)
         self.consumer = consumer or function.node.id
         function.add_environment("CAIRN_CONSUMER", self.consumer)
 

@@ -11,13 +11,12 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alerts import Alerts
 from cdk_app.constructs.event_store import EventStore
 from cdk_app.constructs.function import CairnFunction
-from cdk_app.constructs.nag import acknowledge
+from cdk_app.constructs.queues import dead_letter_queue
 
 __all__ = ["SnapshotSchedule"]
 
@@ -41,19 +40,9 @@ class SnapshotSchedule(Construct):
         event_store.grant_snapshot_read(function.role)
         event_store.grant_snapshot_write(function.role)
         # Schedule deliveries EventBridge could not make (the function throttled or missing).
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letters,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the schedule's target.",
-                "Serverless-SQSRedrivePolicy": "A dead-letter queue: nothing consumes it, the alarm calls a human.",
-            },
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", holds="schedule deliveries EventBridge could not make",
+            handled="its alarm calls a person, and the next day's sweep takes every stream due",
         )
         self.rule = events.Rule(
             self,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -35,6 +34,9 @@ from cdk_app.constructs import (
     Route,
     SnapshotSchedule,
 )
+from cdk_app.constructs.archive import ArchiveTier
+from cdk_app.constructs.processes import SQS_MAX_CONCURRENCY as PROCESS_SQS_MAX_CONCURRENCY
+from cdk_app.constructs.processes import payment_intents_key, wire_catalog, wire_payments
 
 __all__ = [
     "CAIRN_LAYER",
@@ -74,11 +76,13 @@ class FunctionSpec:
 
 _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
+_PERSONAL_DATA = ("PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY")  # issue 12: crypto-shredding
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10, _STORE),
+    FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10,
+                 (*_STORE, "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY", *_PERSONAL_DATA)),
     FunctionSpec("OrdersQueries", "orders.queries.handler", "orders", 1024, 10,
-                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS)),
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET", *_ORDER_VIEWS, *_PERSONAL_DATA)),
     FunctionSpec("OrdersProjections", "orders.projections.handler", "orders", 1024, 60,
                  ("EVENTS_TABLE", *_ORDER_VIEWS)),
     FunctionSpec("AccountsCommands", "accounts.api.handler", "accounts", 1024, 10, _STORE),
@@ -91,7 +95,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  ("NOTIFICATIONS_TABLE",)),
     # Ops takes snapshots on demand (POST /ops/snapshots) with the contexts' runtimes.
     FunctionSpec("Ops", "cairn_platform.ops.handler", "platform", 512, 10,
-                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
+                 (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE", "SNAPSHOT_BUCKET")),
     # Unauthenticated routes and $default: no environment, no data permission (issue 17 #6).
     FunctionSpec("Public", "cairn_platform.public.handler", "platform", 512, 10, ()),
     FunctionSpec("Snapshotter", "cairn_platform.snapshotter.handler", "platform", 1024, 60,
@@ -101,21 +105,31 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # The publisher folds order streams with the orders runtime (store + snapshots) to translate.
     FunctionSpec("Publisher", "cairn_platform.publisher.handler", "platform", 512, 30,
                  ("EVENTS_TABLE", "SNAPSHOT_BUCKET", "EVENT_BUS_NAME")),
-    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30, _STORE),
+    FunctionSpec("Payments", "payments.handler.handler", "payments", 1024, 30,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENT_INTENTS_TABLE")),
+    FunctionSpec("OrderPayments", "orders.payment_events.handler", "orders", 1024, 30, _STORE),
+    FunctionSpec("PaymentTimeouts", "orders.timeouts.handler", "orders", 1024, 60,
+                 (*_STORE, "PAYMENT_TIMEOUTS_TABLE", "PAYMENT_TIMEOUT_SECONDS")),
     FunctionSpec("Inventory", "inventory.handler.handler", "inventory", 512, 30, ("INVENTORY_TABLE",)),
     FunctionSpec("Notifications", "notifications.handler.handler", "notifications", 512, 30,
                  ("NOTIFICATIONS_TABLE",)),
+    FunctionSpec("Catalog", "catalog.api.handler", "catalog", 512, 10,
+                 ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE")),
+    FunctionSpec("CatalogProjections", "catalog.projections.handler", "catalog", 512, 60,
+                 ("EVENTS_TABLE", "CATALOG_TABLE")),
     # The log proves itself (issue 11): MODIFY/REMOVE records of the events table; the digest job.
     FunctionSpec("TamperDetector", "cairn_platform.tamper.handler", "platform", 256, 30, ()),
     # One scan per run within the 60 s every function here keeps; a store too large for that is
     # verified by `make verify` (parallel segments) until the job is split (docs/deploy.md).
     FunctionSpec("DigestJob", "cairn_platform.digest.handler", "platform", 1024, 60, ("EVENTS_TABLE",)),
+    # The archive tier (issue 13): old events to verified S3 segments, then removed from the table.
+    FunctionSpec("Archiver", "cairn_platform.archiver.handler", "platform", 1024, 900,
+                 ("EVENTS_TABLE", "SNAPSHOT_BUCKET")),
 )
 # The aggregates each writer may append to (dynamodb:LeadingKeys on the events table).
 WRITER_STREAMS = {
-    "OrdersCommands": ("order-",),
+    "OrdersCommands": ("order-", "erasure-"),  # erasure-<sub>: the audit record of an erasure
     "AccountsCommands": ("account-",),
-    "Payments": ("payment-", "order-"),  # drives the order through the orders runtime
 }
 
 # Reserved concurrency of the HTTP functions (``-c reserved_concurrency=true``; docs/deploy.md).
@@ -131,11 +145,12 @@ HTTP_RESERVED_CONCURRENCY: dict[str, int] = {
     "AccountsQueries": 20,
     "InventoryQueries": 10,
     "NotificationsQueries": 10,
+    "Catalog": 10,
     "Ops": 2,
     "Public": 10,
 }
 # Each SQS subscription's poller invokes at most this many copies of its function at once.
-SQS_MAX_CONCURRENCY = 5
+SQS_MAX_CONCURRENCY = PROCESS_SQS_MAX_CONCURRENCY
 
 # (method, path, function, public) — exactly the routes of API.md / docs/architecture.md.
 ROUTES: tuple[tuple[str, str, str, bool], ...] = (
@@ -144,12 +159,15 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("POST", "/orders/{id}/shipment", "OrdersCommands", False),
     ("POST", "/orders/{id}/delivery", "OrdersCommands", False),
     ("POST", "/orders/{id}/cancellation", "OrdersCommands", False),
+    ("POST", "/orders/{id}/refund", "OrdersCommands", False),
     ("GET", "/orders/{id}", "OrdersQueries", False),
     ("GET", "/orders/{id}/history", "OrdersQueries", False),
     ("GET", "/orders/{id}/events", "OrdersQueries", False),
     ("GET", "/orders/{id}/verification", "OrdersQueries", False),
     ("GET", "/users/me/orders", "OrdersQueries", False),
     ("GET", "/analytics/daily", "OrdersQueries", False),
+    ("DELETE", "/users/me/personal-data", "OrdersCommands", False),
+    ("DELETE", "/users/{sub}/personal-data", "OrdersCommands", False),
     ("POST", "/accounts", "AccountsCommands", False),
     ("POST", "/accounts/{id}/deposits", "AccountsCommands", False),
     ("POST", "/accounts/{id}/withdrawals", "AccountsCommands", False),
@@ -160,6 +178,8 @@ ROUTES: tuple[tuple[str, str, str, bool], ...] = (
     ("GET", "/inventory/{sku}", "InventoryQueries", False),
     ("GET", "/users/me/notifications", "NotificationsQueries", False),
     ("GET", "/ops/projections", "Ops", False),
+    ("PUT", "/catalog/{sku}", "Catalog", False),
+    ("GET", "/catalog/{sku}", "Catalog", False),
     ("POST", "/ops/snapshots", "Ops", False),
     ("GET", "/health", "Public", True),
     ("GET", "/openapi.json", "Public", True),
@@ -173,9 +193,12 @@ TABLES = {
     "ACCOUNT_VIEW_TABLE": ("AccountView", "AccountViewTableName"),
     "INVENTORY_TABLE": ("InventoryTable", "InventoryTableName"),
     "NOTIFICATIONS_TABLE": ("NotificationsTable", "NotificationsTableName"),
+    "CATALOG_TABLE": ("CatalogTable", "CatalogTableName"),
+    "PAYMENT_INTENTS_TABLE": ("PaymentIntents", "PaymentIntentsTableName"),
+    "PAYMENT_TIMEOUTS_TABLE": ("PaymentTimeoutsTable", "PaymentTimeoutsTableName"),
 }
 # Tables whose consumers write expiring dedupe records.
-TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at"}
+TTL_ATTRIBUTES = {"INVENTORY_TABLE": "expires_at", "PAYMENT_INTENTS_TABLE": "expires_at"}
 # View tables whose commits are pushed over the WebSocket API: stream prefix -> env var.
 PUSHED_VIEWS = {"order-": "ORDER_VIEW_TABLE", "account-": "ACCOUNT_VIEW_TABLE"}
 
@@ -222,6 +245,7 @@ class CairnStack(Stack):
         api_rate_limit: int = 200,
         api_burst_limit: int = 400,
         notifications_email_from: str | None = None,
+        payment_timeout_seconds: int = 900,
         reserved_concurrency: bool = False,
         cognito_threat_protection: bool = False,
         **kwargs,
@@ -233,7 +257,7 @@ class CairnStack(Stack):
 
         alerts = Alerts(self, "Alerts")
         store = EventStore(self, "EventStore")
-        # issue 12: the KMS key + keys table of crypto-shredding; granted to nobody until wired
+        # issue 12: the KMS key + keys table of crypto-shredding (docs/privacy.md)
         self.personal_data = PersonalDataKeys(self, "PersonalData")
         tables = {
             env: ReadModelTable(
@@ -253,6 +277,7 @@ class CairnStack(Stack):
             skip_build=skip_layer_build,
             description="cairn runtime + Powertools + pydantic (python3.13, arm64)",
         )
+        intents_key = payment_intents_key(self)
         code = lambda_.Code.from_asset(str(REPO_ROOT / "functions"), exclude=_CODE_EXCLUDES)
 
         env_values = {
@@ -261,6 +286,10 @@ class CairnStack(Stack):
             "SNAPSHOT_BUCKET": store.snapshot_bucket.bucket_name,
             "EVENT_BUS_NAME": bus.bus.event_bus_name,
             "SNAPSHOT_EVERY": ",".join(f"{kind}={every}" for kind, every in SNAPSHOT_EVERY.items()),
+            "PAYMENT_INTENTS_KEY": intents_key.key_arn,
+            "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout_seconds),
+            "PERSONAL_DATA_KEYS_TABLE": self.personal_data.table.table_name,
+            "PERSONAL_DATA_KEY": self.personal_data.key.key_arn,
             **{env: table.table_name for env, table in tables.items()},
         }
         fns: dict[str, CairnFunction] = {}
@@ -291,6 +320,10 @@ class CairnStack(Stack):
             store.grant_write_markers(fns[name].role)
             store.grant_snapshot_read(fns[name].role)
 
+        # -- personal data: OrdersCommands seals (and erases), OrdersQueries only opens ----------
+        self.personal_data.grant_codec(fns["OrdersCommands"].role)
+        self.personal_data.grant_open(fns["OrdersQueries"].role)
+
         # -- queries: read only -----------------------------------------------------------------
         for name, views in (
             ("OrdersQueries", _ORDER_VIEWS),
@@ -302,7 +335,7 @@ class CairnStack(Stack):
                 tables[env].grant_read_data(fns[name].role)
         tables["INVENTORY_TABLE"].grant_read_data(fns["InventoryQueries"].role)
         tables["NOTIFICATIONS_TABLE"].grant_read_data(fns["NotificationsQueries"].role)
-        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE"):
+        for env in (*_ORDER_VIEWS, "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE"):
             tables[env].grant_read_data(fns["Ops"].role)
 
         # -- stream consumers ---------------------------------------------------------------------
@@ -339,11 +372,15 @@ class CairnStack(Stack):
                 "PublisherConsumer",
                 function=fns["Publisher"],
                 event_store=store,
-                stream_prefixes=["order-"],
+                stream_prefixes=["order-", "payment-"],
                 alerts=alerts,
                 emits_parked_streams=False,
             ),
         }
+        projections["CatalogProjections"] = wire_catalog(
+            self, catalog=fns["Catalog"], projections=fns["CatalogProjections"], orders_commands=fns["OrdersCommands"],
+            store=store, table=tables["CATALOG_TABLE"], alerts=alerts,
+        )
         # Ops: failed batches per projection (GET /ops/projections), snapshots on demand
         for env, consumer in (("ORDERS_FAILED_QUEUE_URL", "OrdersProjections"),
                               ("ACCOUNTS_FAILED_QUEUE_URL", "AccountsProjections")):
@@ -361,6 +398,16 @@ class CairnStack(Stack):
             tamper_detector=fns["TamperDetector"],
             digest_job=fns["DigestJob"],
             alerts=alerts,
+            deleters=[fns["Archiver"].role],
+        )
+        archive = ArchiveTier(
+            self,
+            "Archive",
+            store=store,
+            archiver=fns["Archiver"],
+            # every function that reads events, and the tamper detector (it reads manifests)
+            readers=[fns[f.name] for f in FUNCTIONS if f.name != "Archiver" and ("EVENTS_TABLE" in f.env or f.name == "TamperDetector")],
+            alerts=alerts,
         )
         store.grant_snapshot_read(fns["Snapshotter"].role)
         store.grant_snapshot_write(fns["Snapshotter"].role)
@@ -369,12 +416,9 @@ class CairnStack(Stack):
 
         # -- event-driven consumers (EventBridge -> SQS -> Lambda) --------------------------------
         subscriptions = [
-            bus.subscribe(
-                "PaymentsSubscription",
-                function=fns["Payments"],
-                detail_types=["OrderCreated"],
-                detail={"data": {"payment_token": events.Match.exists()}},
-                max_concurrency=SQS_MAX_CONCURRENCY,
+            *wire_payments(
+                self, fns=fns, store=store, bus=bus, intents=tables["PAYMENT_INTENTS_TABLE"], intents_key=intents_key,
+                timeouts_table=tables["PAYMENT_TIMEOUTS_TABLE"],
             ),
             bus.subscribe(
                 "InventorySubscription",
@@ -468,6 +512,7 @@ class CairnStack(Stack):
             "IdempotencyTableName": store.idempotency_table.table_name,
             "SnapshotBucketName": store.snapshot_bucket.bucket_name,
             "DigestBucketName": integrity.digest_bucket.bucket_name,
+            "ArchiveBucketName": archive.bucket.bucket_name,
             "BreakGlassRoleArn": integrity.break_glass.role_arn,
             "EventBusName": bus.bus.event_bus_name,
             **{output: tables[env].table_name for env, (_, output) in TABLES.items()},
@@ -502,3 +547,7 @@ class CairnStack(Stack):
         notifications.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["cognito-idp:ListUsers"], resources=[http.user_pool.user_pool_arn])
         )
+        # an order's own e-mail travels sealed on the bus (issue 12): the sender opens it, nothing else
+        notifications.add_environment("PERSONAL_DATA_KEYS_TABLE", self.personal_data.table.table_name)
+        notifications.add_environment("PERSONAL_DATA_KEY", self.personal_data.key.key_arn)
+        self.personal_data.grant_open(notifications.role)

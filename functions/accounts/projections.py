@@ -14,7 +14,6 @@ from accounts.app import STREAM_PREFIX, registry
 from cairn.events import EventEnvelope
 from cairn.logs import structured
 from cairn.projections import Projection, StreamConsumer, Writes
-from cairn.projections.kinesis import as_stream_event
 
 __all__ = ["PROJECTIONS", "TABLE_ENV", "AccountViewProjection", "handler"]
 
@@ -40,16 +39,11 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cair
 
 @cache
 def consumer() -> StreamConsumer:
-    from cairn.aws import client
-    from cairn.store.dynamodb import DynamoDBEventStore
-
-    dynamodb = client("dynamodb")
-    store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
-    return StreamConsumer.from_env(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS}, store, client=dynamodb)
+    """Built on the first invocation (warm invocations reuse clients and engines)."""
+    return StreamConsumer.for_lambda(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS})
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # DynamoDB Streams or Kinesis records
-    return consumer().handle(as_stream_event(event), context, metrics, consumer="AccountsProjections")
+    return consumer().handle(event, context, metrics, consumer="AccountsProjections")  # either stream source

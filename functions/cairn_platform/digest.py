@@ -21,21 +21,30 @@ logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cairn"))
 
 
-def run(ddb: Any, s3: Any, events_table: str, digest_bucket: str) -> dict[str, Any]:
+def run(ddb: Any, s3: Any, events_table: str, digest_bucket: str, archive_bucket: str | None = None) -> dict[str, Any]:
     from cairn.events import utc_now_iso
     from cairn.integrity.audit import DigestBucket, build_digest, scan_streams, verify_store
 
     digests = DigestBucket(s3, digest_bucket)
     latest = digests.latest()
     witnesses = {s: [w] for s, w in DigestBucket.witnesses(*latest).items()} if latest else {}
-    report = verify_store(scan_streams(ddb, events_table), witnesses)
+    streams = scan_streams(ddb, events_table)
+    archive_problems: list[tuple[str, str]] = []
+    if archive_bucket:  # archived prefixes join the chain (docs/archive.md)
+        from cairn.archive.audit import join_archived
+        from cairn.archive.s3 import S3ArchiveStore
+
+        archive_problems = join_archived(S3ArchiveStore(s3, archive_bucket), streams)
+        for stream_id, problem in archive_problems:
+            logger.error("archived prefix does not verify", extra={"stream_id": stream_id, "problem": problem})
+    report = verify_store(streams, witnesses)
     for stream_id, result, _ in report.problems:
         logger.error(
             "stream does not verify",
             extra={"stream_id": stream_id, "first_bad_version": result.first_bad_version, "problem": result.problem},
         )
-    if not report.ok:
-        return {"written": None, "streams": report.streams, "broken": len(report.problems)}
+    if not report.ok or archive_problems:
+        return {"written": None, "streams": report.streams, "broken": len(report.problems) + len(archive_problems)}
     key = digests.put(build_digest(report.heads, utc_now_iso()))
     return {"written": key, "streams": report.streams, "broken": 0}
 
@@ -45,7 +54,13 @@ def run(ddb: Any, s3: Any, events_table: str, digest_bucket: str) -> dict[str, A
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cairn.aws import client
 
-    result = run(client("dynamodb"), client("s3"), os.environ["EVENTS_TABLE"], os.environ["DIGEST_BUCKET"])
+    result = run(
+        client("dynamodb"),
+        client("s3"),
+        os.environ["EVENTS_TABLE"],
+        os.environ["DIGEST_BUCKET"],
+        os.environ.get("ARCHIVE_BUCKET") or None,
+    )
     metrics.add_metric(name="IntegrityViolations", unit=MetricUnit.Count, value=result["broken"])
     logger.info("digest", extra=result)
     return result

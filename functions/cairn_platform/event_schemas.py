@@ -24,7 +24,7 @@ from cairn.events import EventRegistry
 from cairn.events.schemas import check_schemas, dumps_schemas, export_schemas
 
 # Every context that appends events to the events table -> its composition root.
-CONTEXTS = {"orders": "orders.app", "accounts": "accounts.app", "payments": "payments.app"}
+CONTEXTS = {"orders": "orders.app", "accounts": "accounts.app", "payments": "payments.app", "catalog": "catalog.app"}
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "schemas" / "events.json"
 
 

@@ -25,6 +25,7 @@ PROJECTION_TABLES = {
     "user_orders": "USER_ORDERS_TABLE",
     "analytics": "ANALYTICS_TABLE",
     "account_view": "ACCOUNT_VIEW_TABLE",
+    "catalog": "CATALOG_TABLE",
 }
 
 # projection name -> env var of its stream consumer's on-failure queue (failed batches)

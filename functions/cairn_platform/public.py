@@ -41,6 +41,7 @@ HTTP_MODULES = (
     "accounts.queries",
     "inventory.queries",
     "notifications.queries",
+    "catalog.api",
     "cairn_platform.ops",
     "cairn_platform.public",
 )

@@ -1,4 +1,7 @@
-"""Publisher: events-table stream (``order-…`` items) -> versioned integration events on the bus.
+"""Publisher: events-table stream (``order-…`` and ``payment-…`` items) -> integration events on the bus.
+
+One ``Publisher`` per publishing service (its stream prefix, store, decider and translation):
+the order service (source ``cairn.orders``) and the payment service (``cairn.payments``).
 
 Correctness: every stored order event is published at least once, with a stable id
 (``integration_event_id`` of the internal event id), in per-stream order as far as PutEvents
@@ -265,6 +268,36 @@ def _chunks(entries: list[tuple[str, dict[str, Any]]]) -> Iterable[list[tuple[st
 _publisher: Publisher | None = None
 
 
+_payments_publisher: Publisher | None = None
+
+
+def payments_publisher() -> Publisher:
+    """The payment service's publisher (``payment-…`` streams -> source ``cairn.payments``)."""
+    global _payments_publisher
+    if _payments_publisher is None:
+        from cairn.archive.store import store_from_env
+        from cairn.aws import client
+        from integration.payment_translation import to_integration_events
+        from payments.app import STREAM_PREFIX, decider, registry
+
+        store = store_from_env(registry, client("dynamodb"), os.environ["EVENTS_TABLE"])
+        _payments_publisher = Publisher(
+            store, decider, to_integration_events, client("events"), os.environ["EVENT_BUS_NAME"],
+            prefix=STREAM_PREFIX,
+        )
+    return _payments_publisher
+
+
+def publish_all(records: Sequence[Mapping[str, Any]]) -> PublishReport:
+    """Each service's publisher takes its own streams' records; one report for the batch."""
+    reports = [publisher().publish_records(records), payments_publisher().publish_records(records)]
+    return PublishReport(
+        sum(r.published for r in reports),
+        tuple(s for r in reports for s in r.failed_sequence_numbers),
+        tuple(s for r in reports for s in r.failed_streams),
+    )
+
+
 def publisher() -> Publisher:
     """The process-wide publisher (clients and the orders store built once per container)."""
     global _publisher
@@ -294,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-version", type=int, default=1)
     args = parser.parse_args(argv)
     for stream_id in args.streams:
-        print(f"{stream_id}: {publisher().republish(stream_id, args.from_version)} integration events published")
+        chosen = payments_publisher() if stream_id.startswith("payment-") else publisher()
+        print(f"{stream_id}: {chosen.republish(stream_id, args.from_version)} integration events published")
     return 0
 
 
@@ -304,9 +338,9 @@ def handler(event: dict, context: Any) -> dict:
     from cairn.projections.kinesis import as_stream_event
 
     records = as_stream_event(event).get("Records", [])  # DynamoDB Streams or Kinesis for DynamoDB
-    report = publisher().publish_records(records)
+    report = publish_all(records)
     metrics.add_metric(name="IntegrationEventsPublished", unit=MetricUnit.Count, value=report.published)
-    from cairn.projections.lag import batch_lag_seconds, emit_lag
+    from cairn.lag import batch_lag_seconds, emit_lag
 
     emit_lag("Publisher", batch_lag_seconds(records), len(report.failed_sequence_numbers))
     if report.failed_streams:

@@ -226,7 +226,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     event = dict(as_stream_event(event))  # DynamoDB Streams or Kinesis Data Streams for DynamoDB
     every = parse_every(os.environ.get("SNAPSHOT_EVERY", "order=50,account=100"))
-    from cairn.projections.lag import batch_lag_seconds, emit_lag
+    from cairn.lag import batch_lag_seconds, emit_lag
 
     records = event.get("Records") or []
     taken, failures = process(records, every)

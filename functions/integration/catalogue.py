@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from integration.envelope import IntegrationEvent
 from integration.orders import ORDER_EVENTS
+from integration.payments import PAYMENT_EVENTS
 
 CATALOGUE_VERSION = 1
 
@@ -31,7 +32,7 @@ def _key(model: type[IntegrationEvent]) -> tuple[str, int]:
     return type_name, version
 
 
-CATALOGUE: dict[tuple[str, int], type[IntegrationEvent]] = {_key(m): m for m in ORDER_EVENTS}
+CATALOGUE: dict[tuple[str, int], type[IntegrationEvent]] = {_key(m): m for m in (*ORDER_EVENTS, *PAYMENT_EVENTS)}
 
 
 def model_for(type_name: str, version: int) -> type[IntegrationEvent]:

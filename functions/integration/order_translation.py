@@ -41,11 +41,12 @@ def order_snapshot(state: domain.OrderState) -> OrderV1:
         currency=state.currency,
         items=[OrderLineV1(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price) for line in state.items],
         total=state.total,
+        email=state.email,  # sealed: ciphertext + key reference, never the plaintext (issue 12)
     )
 
 
 def _created(event: domain.OrderCreated, order: OrderV1):
-    return OrderCreatedV1, OrderCreatedData(order=order, payment_token=event.payment_token)
+    return OrderCreatedV1, OrderCreatedData(order=order, payment_intent=event.payment_intent)
 
 
 def _paid(event: domain.PaymentProcessed, order: OrderV1):

@@ -3,9 +3,8 @@
 Event-carried state: every event carries the order as it is after the event (``order``), so a
 consumer never calls back into the order service and can act on any single event, whatever
 order the events arrive in. Only what other services need is carried: no internal metadata,
-no cancellation free text. ``payment_token`` is carried on OrderCreated only, because the
-payment service needs it to charge the order; it is an opaque single-purpose gateway token
-(never card data), it is never stored by the payment service, and other consumers ignore it.
+no cancellation free text. A payment token never leaves the order service: OrderCreated carries
+only ``payment_intent``, the id of an encrypted, expiring payment intent (``integration.payment_intents``).
 """
 
 from __future__ import annotations
@@ -16,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integration.envelope import IntegrationEvent
 from kernel import Currency, EventMoney
+from kernel.personal import Sealed
 
 SOURCE = "cairn.orders"
 
-OrderStatusV1 = Literal["CREATED", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
+OrderStatusV1 = Literal["CREATED", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED", "REFUNDED"]
 
 
 class _Contract(BaseModel):
@@ -41,14 +41,22 @@ class OrderV1(_Contract):
     currency: Currency
     items: list[OrderLineV1]
     total: EventMoney
+    email: Sealed | None = Field(
+        None,
+        description="The order's e-mail address SEALED (issue 12): ciphertext + key reference (`sub`, `kid`), "
+        "never the plaintext; a consumer that must use it (notifications) opens it with the order service's "
+        "key service (stream id = order_id, field `email`). Unreadable once the customer is erased.",
+    )
 
 
 class OrderCreatedData(_Contract):
-    """An order was placed. Consumers: payments (when ``payment_token`` is present), inventory (reserve), notifications."""
+    """An order was placed. Consumers: payments (when ``payment_intent`` is present), inventory (reserve), notifications."""
 
     order: OrderV1
-    payment_token: str | None = Field(
-        None, description="Opaque gateway token for the payment service; absent when staff record the payment."
+    payment_intent: str | None = Field(
+        None,
+        description="Id of the order's payment intent (the encrypted, expiring token the payment service "
+        "redeems); absent when staff record the payment. Never the token itself.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Any
 
 from notifications.sender import EmailSender
 from notifications.store import NotificationStore
@@ -37,4 +38,23 @@ def sender() -> EmailSender | None:
         client("ses"),
         os.environ["NOTIFICATIONS_FROM_ADDRESS"],
         CognitoDirectory(client("cognito-idp"), os.environ["USER_POOL_ID"]),
+        opener=order_email_opener() if os.environ.get("PERSONAL_DATA_KEYS_TABLE") else None,
     )
+
+
+def order_email_opener():
+    """(sealed email, order id) -> the plaintext address, or None when the customer was erased
+    (``cairn.privacy``: ``PERSONAL_DATA_KEYS_TABLE`` + ``PERSONAL_DATA_KEY``, decrypt only)."""
+    from cairn.aws import client
+    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+
+    codec = PersonalDataCodec(
+        DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
+        KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
+    )
+
+    def open_email(sealed: Any, order_id: str) -> str | None:
+        raw = sealed.model_dump() if hasattr(sealed, "model_dump") else sealed
+        return codec.open({"email": raw}, stream_id=order_id, fields=("email",)).get("email")
+
+    return open_email

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 # Fixed forever: notification ids are derived with it.
 NOTIFICATION_NAMESPACE = uuid.UUID("3c9a1e64-7b2d-5f08-b4e1-5d8a2c6f0e37")
@@ -41,10 +42,19 @@ class Notification:
     event_id: str  # the integration event that caused it
     subject: str
     body: str
+    # the order's e-mail, sealed (never stored here): the sender opens it, else asks the directory
+    sealed_email: Any = None
 
 
 def notification_for(
-    event_type: str, *, order_id: str, user_id: str, occurred_at: str, event_id: str, details: str = ""
+    event_type: str,
+    *,
+    order_id: str,
+    user_id: str,
+    occurred_at: str,
+    event_id: str,
+    details: str = "",
+    sealed_email: Any = None,
 ) -> Notification | None:
     """The notification an event causes, or None if this event type notifies nobody."""
     kind = KINDS.get(event_type)
@@ -52,4 +62,6 @@ def notification_for(
         return None
     subject = _SUBJECTS[kind].format(order_id=order_id)
     body = subject + (f" ({details})." if details else ".")
-    return Notification(notification_id(order_id, kind), user_id, order_id, kind, occurred_at, event_id, subject, body)
+    return Notification(
+        notification_id(order_id, kind), user_id, order_id, kind, occurred_at, event_id, subject, body, sealed_email
+    )

@@ -1,12 +1,15 @@
 """Email delivery behind a port: SES when switched on (``NOTIFICATIONS_SEND_EMAIL=true``).
 
-Integration events deliberately carry no email address (it would reach every consumer); the
-sender resolves the customer's address from the user pool by the JWT subject.
+Integration events carry no plaintext address (it would reach every consumer and the bus
+archive): an order's own ``email`` travels sealed (issue 12) and the sender opens it with the key
+service; without one (or once the customer's data is erased) the sender resolves the customer's
+account address from the user pool by the JWT subject.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from notifications.domain import Notification
@@ -45,13 +48,23 @@ class CognitoDirectory(RecipientDirectory):
 
 
 class SesEmailSender(EmailSender):
-    def __init__(self, client: Any, from_address: str, directory: RecipientDirectory):
+    def __init__(
+        self,
+        client: Any,
+        from_address: str,
+        directory: RecipientDirectory,
+        opener: Callable[[Any, str], str | None] | None = None,
+    ):
         self.client = client
         self.from_address = from_address
         self.directory = directory
+        self.opener = opener  # (sealed email, order id) -> the address, or None if erased
 
     def send(self, n: Notification) -> bool:
-        to = self.directory.email_of(n.user_id)
+        to = None
+        if n.sealed_email is not None and self.opener is not None:
+            to = self.opener(n.sealed_email, n.order_id)
+        to = to or self.directory.email_of(n.user_id)
         if not to:
             return False
         self.client.send_email(

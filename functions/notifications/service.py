@@ -41,6 +41,7 @@ def handle(store: NotificationStore, event: IntegrationEvent, sender: EmailSende
         occurred_at=event.occurred_at,
         event_id=event.id,
         details=details_of(event),
+        sealed_email=getattr(order, "email", None),
     )
     if n is None:
         return Outcome.IGNORED

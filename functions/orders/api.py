@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -24,6 +24,7 @@ app = service.app
 ORDER_ID = re.compile(r"^order-[A-Za-z0-9-]{1,64}$")
 OrderId = Annotated[str, Path(description="order id, `order-<uuid>`", max_length=100)]
 MONEY_PATTERN = r"^-?\d+\.\d{2}$"
+PERSONAL = domain.PERSONAL_FIELDS[domain.OrderCreated]
 
 
 # -- bodies -----------------------------------------------------------------------------------
@@ -32,9 +33,11 @@ class _Body(BaseModel):
 
 
 class CreateOrderBody(_Body):
-    items: Annotated[list[domain.OrderLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
+    items: Annotated[list[domain.RequestedLine], Field(min_length=1, max_length=domain.MAX_ITEMS)]
     currency: Currency
     payment_token: domain.PaymentToken | None = None
+    email: domain.Email | None = None
+    shipping_address: domain.ShippingAddress | None = None
 
 
 class PaymentBody(_Body):
@@ -52,6 +55,11 @@ class DeliveryBody(_Body):
 
 class CancellationBody(_Body):
     reason: domain.Text
+
+
+class RefundBody(_Body):
+    refund_id: domain.ShortId
+    amount: Money
 
 
 class OrderCommandResult(BaseModel):
@@ -72,7 +80,7 @@ def _answer(state: domain.OrderState, version: int) -> dict:
         "total": money_str(state.total),
         "currency": state.currency,
         # a token starts the payment service's work: the client waits for PAID / PAYMENT_FAILED
-        "pending": ["payment"] if state.status is domain.OrderStatus.CREATED and state.payment_token else [],
+        "pending": ["payment"] if state.status is domain.OrderStatus.CREATED and state.payment_intent else [],
     }
 
 
@@ -104,6 +112,32 @@ def _existing_order_command(
     )
 
 
+def _priced(body: CreateOrderBody) -> list[domain.OrderLine]:
+    """The lines priced by the catalog (409 unknown-product / price-mismatch / currency-mismatch)."""
+    from cairn.http import domain_problem
+    from orders.app import price_list
+
+    try:
+        return domain.price_lines(body.items, body.currency, price_list().prices(line.sku for line in body.items))
+    except domain.DomainError as exc:
+        service.count("CommandRejected")
+        raise domain_problem(exc) from None
+
+
+def _sealed_personal_data(body: CreateOrderBody, order_id: str) -> dict[str, Any]:
+    """``email``/``shipping_address`` sealed under the caller's data key (the plaintext never
+    reaches the event, the bus or a snapshot). KMS or the keys table down -> 503 + Retry-After,
+    before anything is written."""
+    plain = body.model_dump(mode="json", include=set(PERSONAL), exclude_none=True)
+    if not plain:
+        return {}
+    from kernel.personal import Sealed
+    from orders.app import personal_data
+
+    sealed = personal_data().seal(plain, subject=service.principal.sub, stream_id=order_id, fields=PERSONAL)
+    return {field: Sealed.model_validate(sealed[field]) for field in plain}
+
+
 COMMAND_PROBLEMS = {
     409: "A business rule said no (type …/invalid-transition, …/payment-amount-mismatch)",
     412: "If-Match does not match the stream's version (body has current_version)",
@@ -115,17 +149,28 @@ COMMAND_PROBLEMS = {
     "/orders",
     status_code=201,
     summary="Place an order",
-    description="The server assigns `order_id`; `Location` points at the new order.",
+    description="The server assigns `order_id`; `Location` points at the new order. Every line is priced "
+    "from the catalog (`unit_price` optional: when sent it must equal the catalog's).",
     tags=["orders"],
+    problems={409: "…/unknown-product, …/price-mismatch, …/currency-mismatch: prices come from the catalog"},
 )
 def create_order(body: CreateOrderBody, idempotency_key: IdempotencyKey = None) -> Response[OrderCommandResult]:
     order_id = f"order-{uuid.uuid4()}"
+    items = _priced(body)
+    sealed = _sealed_personal_data(body, order_id)
+    intent = None
+    if body.payment_token is not None:
+        from orders.app import payment_intents
+
+        # the token goes encrypted into a short-lived payment intent; the event names only the intent
+        intent = payment_intents().create(order_id, body.payment_token)
     command = domain.CreateOrder(
         order_id=order_id,
         customer_id=service.principal.sub,
-        items=body.items,
+        items=items,
         currency=body.currency,
-        payment_token=body.payment_token,
+        payment_intent=intent,
+        **sealed,
     )
     return execute(
         service,
@@ -199,6 +244,83 @@ def cancel_order(
     return _existing_order_command(
         "POST /orders/{id}/cancellation", id, command, body, if_match, idempotency_key, owner_may=True
     )
+
+
+@service.post(
+    "/orders/<id>/refund",
+    staff=True,
+    summary="Record the refund of a payment staff recorded by hand (staff)",
+    description="Only for a CANCELLED order that had been PAID; `amount` must equal what was paid. "
+    "Payments captured by the payment service are refunded by it (the order becomes REFUNDED by itself).",
+    tags=["orders"],
+    problems={
+        409: "…/not-paid, …/refund-amount-mismatch, …/refunded-by-payment-service, …/invalid-transition",
+        412: COMMAND_PROBLEMS[412],
+    },
+)
+def record_refund(
+    id: OrderId, body: RefundBody, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+) -> Response[OrderCommandResult]:
+    command = domain.RecordRefund(refund_id=body.refund_id, amount=body.amount, by="staff")
+    return _existing_order_command(
+        "POST /orders/{id}/refund", id, command, body, if_match, idempotency_key, owner_may=False
+    )
+
+
+# -- personal data (issue 12): erasure by crypto-shredding ----------------------------------------
+Subject = Annotated[str, Path(description="the user's `sub`", pattern=r"^[A-Za-z0-9._@+-]{1,128}$")]
+
+
+class ErasureResult(BaseModel):
+    subject: str
+    erased: bool
+    erased_at: str
+
+
+def _erase(subject: str) -> Response:
+    from orders.app import personal_data
+    from orders.erasure import record_erasure
+
+    tombstone = personal_data().erase(subject, erased_by=service.principal.sub)
+    record_erasure(_runtime().store, tombstone, correlation_id=service.correlation_id or None)
+    service.count("PersonalDataErased")
+    service.logger.info("personal data erased", extra={"subject": subject, "erased_at": tombstone.erased_at})
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={"subject": subject, "erased": True, "erased_at": tombstone.erased_at},
+    )
+
+
+ERASURE_DESCRIPTION = (
+    "Destroys the user's data key: `email` and `shipping_address` of every order read `null` with "
+    '`"personal_data":"erased"` from then on (orders, totals and history stay). Idempotent: a repeat, '
+    "or a user without personal data, answers the same. 503 + Retry-After if the key service is down "
+    "(nothing was erased: retry)."
+)
+
+
+@service.route(
+    "DELETE",
+    "/users/me/personal-data",
+    summary="Erase my personal data (crypto-shredding)",
+    description=ERASURE_DESCRIPTION,
+    tags=["personal data"],
+)
+def erase_my_personal_data() -> Response[ErasureResult]:
+    return _erase(service.principal.sub)
+
+
+@service.route(
+    "DELETE",
+    "/users/<sub>/personal-data",
+    staff=True,
+    summary="Erase a user's personal data (staff)",
+    description=ERASURE_DESCRIPTION,
+    tags=["personal data"],
+)
+def erase_personal_data(sub: Subject) -> Response[ErasureResult]:
+    return _erase(sub)
 
 
 handler = service.handler

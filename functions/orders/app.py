@@ -19,3 +19,42 @@ decider: Decider = decider_of(domain, is_new=lambda state: state.status is None)
 def runtime() -> CommandRuntime:
     """The process-wide runtime (its state cache survives warm invocations)."""
     return runtime_from_env(registry, decider)
+
+
+@cache
+def price_list():
+    """The catalog's published read model (``CATALOG_TABLE``): POST /orders prices from it."""
+    import os
+
+    from cairn.aws import client
+    from orders.pricing import ReadModelPriceList
+
+    return ReadModelPriceList(client("dynamodb"), os.environ["CATALOG_TABLE"])
+
+
+@cache
+def payment_intents():
+    """Where POST /orders puts a payment token (encrypted, expiring): ``PAYMENT_INTENTS_TABLE`` + ``PAYMENT_INTENTS_KEY``."""
+    import os
+
+    from cairn.aws import client
+    from orders.intents import DynamoDBPaymentIntents
+
+    return DynamoDBPaymentIntents(
+        client("dynamodb"), client("kms"), os.environ["PAYMENT_INTENTS_TABLE"], os.environ["PAYMENT_INTENTS_KEY"]
+    )
+
+
+@cache
+def personal_data():
+    """The crypto-shredding codec (issue 12): data keys wrapped by ``PERSONAL_DATA_KEY`` (KMS) and
+    kept in ``PERSONAL_DATA_KEYS_TABLE``; decrypted keys cached per warm instance (60 s)."""
+    import os
+
+    from cairn.aws import client
+    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+
+    return PersonalDataCodec(
+        DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
+        KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
+    )

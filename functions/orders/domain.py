@@ -1,6 +1,8 @@
 """Order decider: the status machine of API.md, pure and fast.
 
-CREATED -> PAID -> SHIPPED -> DELIVERED; CREATED|PAID -> CANCELLED; CREATED -> PAYMENT_FAILED.
+CREATED -> PAID -> SHIPPED -> DELIVERED; CREATED|PAID -> CANCELLED; CREATED -> PAYMENT_FAILED;
+CANCELLED (after PAID) -> REFUNDED once its payment is refunded (by the payment service for what
+it captured, by staff for what staff recorded).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kernel import (
     PlainText,
 )
 from kernel.money import MAX_AMOUNT
+from kernel.personal import Sealed, personal, personal_fields
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1000
@@ -34,6 +37,15 @@ Text = Annotated[PlainText, Field(min_length=1, max_length=500)]
 ShortId = Annotated[PlainText, Field(min_length=1, max_length=128)]
 Tracking = Annotated[PlainText, Field(min_length=1, max_length=64)]
 PaymentToken = Annotated[PlainText, Field(min_length=1, max_length=128)]
+# personal data (issue 12): validated here, stored only sealed (kernel.personal, docs/privacy.md)
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN, examples=["a@example.com"])]
+AddressLine = Annotated[PlainText, Field(min_length=1, max_length=200)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["DE"])]
+PostalCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$", examples=["10115"])]
 
 
 class OrderStatus(StrEnum):
@@ -43,11 +55,42 @@ class OrderStatus(StrEnum):
     DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    REFUNDED = "REFUNDED"
 
 
 class PaymentMismatchError(DomainError):
     code = "payment-amount-mismatch"
     title = "Payment amount does not match the order total"
+
+
+class RefundMismatchError(DomainError):
+    code = "refund-amount-mismatch"
+    title = "Refund amount does not match what was paid"
+
+
+class NotPaidError(DomainError):
+    code = "not-paid"
+    title = "The order was never paid"
+
+
+class RefundedByPaymentServiceError(DomainError):
+    code = "refunded-by-payment-service"
+    title = "The payment service refunds the payments it captured"
+
+
+class UnknownProductError(DomainError):
+    code = "unknown-product"
+    title = "Unknown product"
+
+
+class PriceMismatchError(DomainError):
+    code = "price-mismatch"
+    title = "The price sent is not the catalog's price"
+
+
+class CurrencyMismatchError(DomainError):
+    code = "currency-mismatch"
+    title = "The order's currency is not the product's"
 
 
 # -- value objects --------------------------------------------------------------------------
@@ -71,6 +114,57 @@ class OrderLine(StoredOrderLine):
     unit_price: UnitPrice
 
 
+class RequestedLine(BaseModel):
+    """A line as the client sends it: the price is optional (the catalog's is taken)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    unit_price: UnitPrice | None = None
+
+
+class ShippingAddress(BaseModel):
+    """Where an order goes (API.md): personal data, sealed before it reaches an event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Annotated[PlainText, Field(min_length=1, max_length=100)]
+    line1: AddressLine
+    line2: AddressLine | None = None
+    city: Annotated[PlainText, Field(min_length=1, max_length=100)]
+    postal_code: PostalCode
+    country: CountryCode
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPrice:
+    """A product's price in force, as the catalog's published read model says."""
+
+    unit_price: Decimal
+    currency: str
+    version: int
+
+
+def price_lines(lines: list[RequestedLine], currency: str, catalog: dict[str, CatalogPrice]) -> list[OrderLine]:
+    """Order lines priced by the catalog: the server sets prices, the client may only confirm them.
+
+    Unknown SKU -> UnknownProductError; a product sold in another currency -> CurrencyMismatchError;
+    a sent price that is not the catalog's (a stale page) -> PriceMismatchError.
+    """
+    priced = []
+    for index, line in enumerate(lines):
+        entry = catalog.get(line.sku)
+        if entry is None:
+            raise UnknownProductError(f"items[{index}]: {line.sku} is not in the catalog")
+        if entry.currency != currency:
+            raise CurrencyMismatchError(f"items[{index}]: {line.sku} is sold in {entry.currency}, not {currency}")
+        if line.unit_price is not None and line.unit_price != entry.unit_price:
+            raise PriceMismatchError(
+                f"items[{index}]: {line.sku} costs {entry.unit_price} {entry.currency}, not {line.unit_price}"
+            )
+        priced.append(OrderLine(sku=line.sku, quantity=line.quantity, unit_price=entry.unit_price))
+    return priced
+
+
 # -- commands -------------------------------------------------------------------------------
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,7 +176,10 @@ class CreateOrder(_Command):
     customer_id: str
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ITEMS)]
     currency: Currency
-    payment_token: PaymentToken | None = None
+    payment_intent: ShortId | None = None  # the encrypted, expiring token (integration.payment_intents)
+    # personal data arrives sealed (the HTTP adapter seals it under the customer's key)
+    email: Sealed | None = None
+    shipping_address: Sealed | None = None
 
     @model_validator(mode="after")
     def _total_fits(self) -> CreateOrder:
@@ -93,10 +190,25 @@ class CreateOrder(_Command):
         return self
 
 
+PaymentBy = Literal["staff", "payments"]
+
+
 class RecordPayment(_Command):
     kind: Literal["pay"] = "pay"
     payment_id: ShortId
     amount: Money
+    by: PaymentBy = "staff"
+
+
+class RecordRefund(_Command):
+    """A cancelled order's payment was refunded: by staff (hand-recorded payments) or by the payment
+    service (the payments it captured)."""
+
+    kind: Literal["refund"] = "refund"
+    refund_id: ShortId
+    amount: Money
+    by: PaymentBy = "staff"
+    payment_id: ShortId | None = None  # the payment service names the payment it refunded
 
 
 class FailPayment(_Command):
@@ -119,7 +231,7 @@ class CancelOrder(_Command):
     reason: Text
 
 
-Command = CreateOrder | RecordPayment | FailPayment | ShipOrder | DeliverOrder | CancelOrder
+Command = CreateOrder | RecordPayment | FailPayment | ShipOrder | DeliverOrder | CancelOrder | RecordRefund
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -137,12 +249,32 @@ class OrderCreated(_Event):
     items: list[StoredOrderLine]
     currency: str
     total: EventMoney
-    payment_token: str | None = None
+    payment_intent: str | None = None  # (events before issue 15 carried the token: ignored on read)
+    # v2 (issue 12): personal data, sealed under the customer's data key (kernel.personal)
+    email: Sealed | None = personal()
+    shipping_address: Sealed | None = personal()
+
+
+class PersonalDataErased(_Event):
+    """A data subject's key was destroyed (stream ``erasure-<subject>``): when, by whom, which key.
+    Carries no personal data; the erased values themselves stay sealed and unreadable."""
+
+    subject: str
+    erased_at: str
+    erased_by: str
+    erased_key_id: str | None = None
 
 
 class PaymentProcessed(_Event):
     payment_id: str
     amount: EventMoney
+    by: str | None = None  # "staff" | "payments" (None: recorded before this was kept)
+
+
+class PaymentRefunded(_Event):
+    refund_id: str
+    amount: EventMoney
+    by: str
 
 
 class PaymentFailed(_Event):
@@ -169,8 +301,15 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     OrderShipped,
     OrderDelivered,
     OrderCancelled,
+    PaymentRefunded,
+    PersonalDataErased,
 )
-SCHEMA_VERSIONS: dict[type[BaseModel], int] = dict.fromkeys(EVENT_TYPES, 1)
+SCHEMA_VERSIONS: dict[type[BaseModel], int] = {**dict.fromkeys(EVENT_TYPES, 1), OrderCreated: 2}
+# v1 -> v2 adds the optional personal fields: an old payload is a v2 payload without them
+UPCASTERS = {("OrderCreated", 1): dict}
+PERSONAL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
+    cls: fields for cls in EVENT_TYPES if (fields := personal_fields(cls))
+}
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -184,11 +323,17 @@ class OrderState:
     total: Decimal = Decimal("0.00")
     tracking: str | None = None
     payment_id: str | None = None
-    payment_token: str | None = None
+    payment_intent: str | None = None
     reason: str | None = None  # cancellation or payment failure reason
+    paid_amount: Decimal | None = None
+    paid_by: str | None = None
+    refund_id: str | None = None
+    email: Sealed | None = None  # sealed: snapshots never hold the plaintext
+    shipping_address: Sealed | None = None
 
 
-STATE_SCHEMA_VERSION = 1
+# 2: no payment token in the state any more (snapshots of version 1 may hold one: ignored)
+STATE_SCHEMA_VERSION = 2
 
 
 def initial_state() -> OrderState:
@@ -205,8 +350,13 @@ def state_to_dict(state: OrderState) -> dict:
         "total": str(state.total),
         "tracking": state.tracking,
         "payment_id": state.payment_id,
-        "payment_token": state.payment_token,
+        "payment_intent": state.payment_intent,
         "reason": state.reason,
+        "paid_amount": None if state.paid_amount is None else str(state.paid_amount),
+        "paid_by": state.paid_by,
+        "refund_id": state.refund_id,
+        "email": None if state.email is None else state.email.model_dump(),
+        "shipping_address": None if state.shipping_address is None else state.shipping_address.model_dump(),
     }
 
 
@@ -220,8 +370,13 @@ def state_from_dict(raw: dict) -> OrderState:
         total=Decimal(raw["total"]),
         tracking=raw.get("tracking"),
         payment_id=raw.get("payment_id"),
-        payment_token=raw.get("payment_token"),
+        payment_intent=raw.get("payment_intent"),
         reason=raw.get("reason"),
+        paid_amount=Decimal(raw["paid_amount"]) if raw.get("paid_amount") is not None else None,
+        paid_by=raw.get("paid_by"),
+        refund_id=raw.get("refund_id"),
+        email=Sealed.model_validate(raw["email"]) if raw.get("email") else None,
+        shipping_address=Sealed.model_validate(raw["shipping_address"]) if raw.get("shipping_address") else None,
     )
 
 
@@ -247,7 +402,9 @@ def decide(command: Command, state: OrderState) -> list[BaseModel]:
                 items=list(command.items),
                 currency=command.currency,
                 total=order_total(command.items),
-                payment_token=command.payment_token,
+                payment_intent=command.payment_intent,
+                email=command.email,
+                shipping_address=command.shipping_address,
             )
         ]
     if state.status is None:
@@ -258,7 +415,7 @@ def decide(command: Command, state: OrderState) -> list[BaseModel]:
         _require(state, (OrderStatus.CREATED,), "pay")
         if command.amount != state.total:
             raise PaymentMismatchError(f"payment of {command.amount} does not equal the order total {state.total}")
-        return [PaymentProcessed(payment_id=command.payment_id, amount=command.amount)]
+        return [PaymentProcessed(payment_id=command.payment_id, amount=command.amount, by=command.by)]
     if isinstance(command, FailPayment):
         if state.status is OrderStatus.PAYMENT_FAILED and state.payment_id == command.payment_id:
             return []
@@ -273,6 +430,8 @@ def decide(command: Command, state: OrderState) -> list[BaseModel]:
     if isinstance(command, CancelOrder):
         _require(state, (OrderStatus.CREATED, OrderStatus.PAID), "cancel")
         return [OrderCancelled(reason=command.reason)]
+    if isinstance(command, RecordRefund):
+        return _refund(command, state)
     raise TypeError(f"unknown command {type(command).__name__}")
 
 
@@ -286,10 +445,15 @@ def evolve(state: OrderState, event: BaseModel) -> OrderState:
             currency=event.currency,
             items=tuple(line if type(line) is StoredOrderLine else _stored_line(line) for line in event.items),
             total=event.total,
-            payment_token=event.payment_token,
+            payment_intent=event.payment_intent,
+            email=event.email,
+            shipping_address=event.shipping_address,
         )
     if cls is PaymentProcessed:
-        return _with(state, status=OrderStatus.PAID, payment_id=event.payment_id)
+        return _with(state, status=OrderStatus.PAID, payment_id=event.payment_id, paid_amount=event.amount,
+                     paid_by=event.by)
+    if cls is PaymentRefunded:
+        return _with(state, status=OrderStatus.REFUNDED, refund_id=event.refund_id)
     if cls is PaymentFailed:
         return _with(state, status=OrderStatus.PAYMENT_FAILED, payment_id=event.payment_id, reason=event.reason)
     if cls is OrderShipped:
@@ -299,6 +463,21 @@ def evolve(state: OrderState, event: BaseModel) -> OrderState:
     if cls is OrderCancelled:
         return _with(state, status=OrderStatus.CANCELLED, reason=event.reason)
     return state
+
+
+def _refund(command: RecordRefund, state: OrderState) -> list[BaseModel]:
+    if state.status is OrderStatus.REFUNDED and state.refund_id == command.refund_id:
+        return []  # the same refund recorded twice
+    if state.paid_amount is None:
+        raise NotPaidError(f"order {state.order_id} was never paid: there is nothing to refund")
+    if command.payment_id is not None and command.payment_id != state.payment_id:
+        raise InvalidTransitionError(f"payment {command.payment_id} is not the payment this order took")
+    _require(state, (OrderStatus.CANCELLED,), "refund")
+    if command.by == "staff" and state.paid_by == "payments":
+        raise RefundedByPaymentServiceError("the payment service refunds the payment it captured by itself")
+    if command.amount != state.paid_amount:
+        raise RefundMismatchError(f"refund of {command.amount} does not equal the {state.paid_amount} paid")
+    return [PaymentRefunded(refund_id=command.refund_id, amount=command.amount, by=command.by)]
 
 
 def _stored_line(line: StoredOrderLine) -> StoredOrderLine:

@@ -17,7 +17,6 @@ from aws_lambda_powertools import Logger, Metrics
 from cairn.events import EventEnvelope
 from cairn.logs import structured
 from cairn.projections import Projection, StreamConsumer, Writes
-from cairn.projections.kinesis import as_stream_event
 from cairn.projections.layout import shard_of
 from orders import read_models as rm
 from orders.app import STREAM_PREFIX, registry
@@ -73,6 +72,8 @@ class AnalyticsProjection(Projection):
                 counters = {"orders_paid": 1, "revenue": event.data.amount}
             elif event.type == "OrderCancelled":
                 counters = {"orders_cancelled": 1}
+            elif event.type == "PaymentRefunded":
+                counters = {"orders_refunded": 1, "refunds": event.data.amount}
             if counters is None or currency is None:
                 continue
             pk, sk = rm.analytics_key(day, currency, shard)
@@ -90,16 +91,10 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Cair
 @cache
 def consumer() -> StreamConsumer:
     """Built on the first invocation (warm invocations reuse clients and engines)."""
-    from cairn.aws import client
-    from cairn.store.dynamodb import DynamoDBEventStore
-
-    dynamodb = client("dynamodb")
-    store = DynamoDBEventStore(registry, dynamodb, events_table=os.environ["EVENTS_TABLE"])
-    return StreamConsumer.from_env(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS}, store, client=dynamodb)
+    return StreamConsumer.for_lambda(registry, {p: TABLE_ENV[p.name] for p in PROJECTIONS})
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # DynamoDB Streams or Kinesis records
-    return consumer().handle(as_stream_event(event), context, metrics, consumer="OrdersProjections")
+    return consumer().handle(event, context, metrics, consumer="OrdersProjections")  # either stream source

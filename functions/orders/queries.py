@@ -56,6 +56,11 @@ class Step(_Open):
     occurred_at: str
 
 
+class Refund(_Open):
+    amount: Money
+    refunded_at: str
+
+
 class OrderView(_Open):
     order_id: str
     customer_id: str
@@ -67,6 +72,10 @@ class OrderView(_Open):
     created_at: str
     updated_at: str
     tracking: str | None
+    email: str | None = None
+    shipping_address: dict[str, Any] | None = None
+    personal_data: str = Field("none", description='"present" | "erased" | "none"')
+    refund: Refund | None = None
     pending: list[str] = Field(default_factory=list, description='asynchronous work not yet applied: ["payment"]')
     timeline: list[Step]
 
@@ -80,6 +89,9 @@ class OrderAsOf(_Open):
     total: Money
     items: list[Line]
     tracking: str | None
+    email: str | None = None
+    shipping_address: dict[str, Any] | None = None
+    personal_data: str = Field("none", description='"present" | "erased" | "none"')
     as_of: str | None
 
 
@@ -105,6 +117,9 @@ class Day(_Open):
     orders_cancelled: int
     revenue: Money
     average_order_value: Money
+    orders_refunded: int = 0
+    refunds: Money = "0.00"
+    net_revenue: Money = "0.00"
 
 
 class DailyReport(BaseModel):
@@ -136,6 +151,23 @@ def _visible(customer_id: str | None) -> bool:
     return principal.is_staff or (customer_id is not None and customer_id == principal.sub)
 
 
+def _open(payload: dict[str, Any], stream_id: str) -> dict[str, Any]:
+    from orders.personal import open_personal
+
+    return open_personal(payload, stream_id)
+
+
+def _opened(view: dict[str, Any] | None, stream_id: str) -> dict[str, Any] | None:
+    """The view with its personal fields opened — only for a caller who may see it (the key is
+    never fetched for anyone else's order; they get the same 404 as for a missing one)."""
+    if view is None or not _visible(view.get("customer_id")):
+        return view
+    return _open(view, stream_id)
+
+
+# actors that are services, not people (orders.payment_events, orders.timeouts): shown as they are
+SERVICE_ACTORS = frozenset({"payments", "payment-timeouts"})
+
 ENTITY_PROBLEMS = {412: "min_version is beyond the order's latest version (body has current_version)"}
 
 
@@ -155,8 +187,8 @@ def get_order(
     stream_id = _stream(id)
     return current_view(
         id,
-        lambda: OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id),
-        lambda: order_view_from_events(_runtime().store.read(stream_id)),
+        lambda: _opened(OrderViews(_dynamodb(), os.environ["ORDER_VIEW_TABLE"]).get(stream_id), stream_id),
+        lambda: _opened(order_view_from_events(_runtime().store.read(stream_id)), stream_id),
         min_version=min_version,
         visible=lambda view: _visible(view.get("customer_id")),
     )
@@ -187,9 +219,11 @@ def get_order_history(
         "total": money_str(state.total),
         "items": [line.model_dump(mode="json") for line in state.items],
         "tracking": state.tracking,
+        "email": state.email and state.email.model_dump(),
+        "shipping_address": state.shipping_address and state.shipping_address.model_dump(),
         "as_of": last_at,
     }
-    return json_response(body, version=reached)
+    return json_response(_open(body, state.order_id), version=reached)
 
 
 @service.get(
@@ -202,9 +236,18 @@ def get_order_events(
     after: Annotated[int, Query(ge=0, le=10**12)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response[EventPage]:
+    stream_id = _stream(id)
     page = event_page(
-        _runtime().store, _stream(id), after, limit, lambda first: _visible(getattr(first.data, "customer_id", None))
+        _runtime().store, stream_id, after, limit, lambda first: _visible(getattr(first.data, "customer_id", None))
     )
+    principal = service.principal
+    for event in page["events"]:
+        if event["type"] == "OrderCreated":
+            event["data"] = _open(event["data"], stream_id)
+        metadata = event["metadata"]
+        # a customer sees that staff acted, not which staff member (their sub is personal data)
+        if not principal.is_staff and metadata.get("actor") not in (None, principal.sub, *SERVICE_ACTORS):
+            metadata["actor"] = "staff"
     return json_response(page)
 
 

@@ -59,6 +59,7 @@ _STATUS_BY_EVENT = {
     "OrderShipped": "SHIPPED",
     "OrderDelivered": "DELIVERED",
     "OrderCancelled": "CANCELLED",
+    "PaymentRefunded": "REFUNDED",
 }
 
 
@@ -85,7 +86,7 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
     data = event.data
     step = {"type": event.type, "version": event.version, "occurred_at": event.occurred_at}
     if event.type == "OrderCreated":
-        return {
+        view = {
             "order_id": data.order_id,
             "customer_id": data.customer_id,
             "status": "CREATED",
@@ -99,10 +100,18 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
             "tracking": None,
+            "refund": None,
             # asynchronous work started by the order and not yet applied (API.md: "pending")
-            "pending": ["payment"] if data.payment_token else [],
+            "pending": ["payment"] if data.payment_intent else [],
             "timeline": [step],
         }
+        # personal data (issue 12) stays sealed here: the read model never holds the plaintext;
+        # the query handler opens it per answer (absent keys: the order has none)
+        for field in ("email", "shipping_address"):
+            sealed = getattr(data, field, None)
+            if sealed is not None:
+                view[field] = sealed.model_dump()
+        return view
     if view is None:
         return None
     new = dict(view)
@@ -114,6 +123,8 @@ def order_view_evolve(view: dict[str, Any] | None, event: EventEnvelope) -> dict
         new["status"] = status
     if event.type == "OrderShipped":
         new["tracking"] = data.tracking
+    elif event.type == "PaymentRefunded":
+        new["refund"] = {"amount": money(data.amount), "refunded_at": event.occurred_at}
     if event.type in _PAYMENT_OUTCOMES:
         new["pending"] = [p for p in view.get("pending", ()) if p != "payment"]
     return new
@@ -191,10 +202,11 @@ def analytics_key(day: str, currency: str, shard: int) -> tuple[str, str]:
 
 
 def analytics_row(
-    day: str, currency: str, created: int, paid: int, cancelled: int, revenue: Decimal | int
+    day: str, currency: str, created: int, paid: int, cancelled: int, revenue: Decimal | int,
+    refunded: int = 0, refunds: Decimal | int = 0,
 ) -> dict[str, Any]:
-    """The API shape of one (day, currency): revenue and average as money strings."""
-    revenue = Decimal(revenue)
+    """The API shape of one (day, currency): revenue, refunds, net revenue and average as money strings."""
+    revenue, refunds = Decimal(revenue), Decimal(refunds)
     average = (revenue / paid) if paid else Decimal(0)
     return {
         "date": day,
@@ -204,6 +216,9 @@ def analytics_row(
         "orders_cancelled": int(cancelled),
         "revenue": money(revenue),
         "average_order_value": money(average),
+        "orders_refunded": int(refunded),
+        "refunds": money(refunds),
+        "net_revenue": money(revenue - refunds),
     }
 
 
@@ -304,11 +319,13 @@ class DailyAnalytics(ReadModelTable):
                 page = self.client.query(**request)
                 for item in page.get("Items", ()):
                     row = from_item(item)
-                    slot = totals.setdefault((row["date"], row["currency"]), [0, 0, 0, Decimal(0)])
+                    slot = totals.setdefault((row["date"], row["currency"]), [0, 0, 0, Decimal(0), 0, Decimal(0)])
                     slot[0] += row.get("orders_created", 0)
                     slot[1] += row.get("orders_paid", 0)
                     slot[2] += row.get("orders_cancelled", 0)
                     slot[3] += Decimal(row.get("revenue", 0))
+                    slot[4] += row.get("orders_refunded", 0)
+                    slot[5] += Decimal(row.get("refunds", 0))
                 if not page.get("LastEvaluatedKey"):
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

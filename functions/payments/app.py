@@ -1,8 +1,8 @@
 """Composition root of the payments context: the only place that wires domain to adapters.
 
-The payment service owns its streams (``payment-…``) in the shared events table and drives
-orders through the order service's own command runtime (``orders.app.runtime()``), so the order
-decider's rules apply to payments made by this service exactly as to staff-recorded ones.
+The payment service owns its streams (``payment-…``) and nothing else: it learns about orders
+from the order service's integration events and reports outcomes as its own integration events
+(published from its streams), which the order service turns into the order's events.
 """
 
 from __future__ import annotations
@@ -19,18 +19,7 @@ from payments.gateway import FakeGateway, PaymentGateway
 STREAM_PREFIX = domain.STREAM_PREFIX
 
 registry: EventRegistry = registry_of(domain)
-decider: Decider = decider_of(domain, is_new=lambda state: state.status is None)
-
-
-def order_stream_id(order_id: str) -> str:
-    """The order service's stream of an order id."""
-    from orders import app as orders_app
-
-    mapper = getattr(orders_app, "stream_id_for", None)
-    if mapper is not None:
-        return mapper(order_id)
-    prefix = orders_app.STREAM_PREFIX
-    return order_id if order_id.startswith(prefix) else f"{prefix}{order_id}"
+decider: Decider = decider_of(domain, is_new=lambda state: state.status is None and not state.order_closed)
 
 
 @cache
@@ -49,9 +38,16 @@ def gateway() -> PaymentGateway:
 
 
 @cache
+def vault():
+    from cairn.aws import client
+    from payments.intents import DynamoDBIntentVault
+
+    return DynamoDBIntentVault(client("dynamodb"), client("kms"), os.environ["PAYMENT_INTENTS_TABLE"])
+
+
+@cache
 def service(observe=None):
     """The payment service; ``observe`` receives each command's latency and result (metrics)."""
-    from orders import app as orders_app
     from payments.service import PaymentService
 
-    return PaymentService(runtime(), orders_app.runtime(), gateway(), order_stream_id, observe)
+    return PaymentService(runtime(), gateway(), vault(), observe)

@@ -1,7 +1,10 @@
 """Payment decider: one payment per order, charged once, settled once, refunded at most once.
 
-REQUESTED -> SUCCEEDED | FAILED; SUCCEEDED -> REFUNDED (compensation when the order can no
-longer take the payment, e.g. it was cancelled while the charge was in flight).
+REQUESTED -> SUCCEEDED | FAILED; SUCCEEDED -> REFUNDED. The payment service learns from the
+order's integration events that the order no longer takes this payment (cancelled, failed by the
+timeout, paid by staff): ``OrderClosed``. A captured payment of a closed order is refunded; a
+payment requested for a closed order is never charged. ``OrderClosed`` may come first (reordered
+delivery): it is then a tombstone the later request finds.
 Repeating a command that is already done decides nothing, so redelivered messages are harmless.
 """
 
@@ -68,6 +71,16 @@ class RequestPayment(_Command):
     customer_id: Id
     amount: PositiveMoney
     currency: Currency
+    intent_id: Id | None = None  # the order service's payment intent holding the encrypted token
+
+
+class CloseOrder(_Command):
+    """The order no longer takes this payment (cancelled, payment failed or timed out, paid otherwise)."""
+
+    kind: Literal["close"] = "close"
+    payment_id: Id
+    order_id: Id
+    reason: Text
 
 
 class SettlePayment(_Command):
@@ -83,10 +96,11 @@ class SettlePayment(_Command):
 class RefundPayment(_Command):
     kind: Literal["refund"] = "refund"
     reason: Text
-    gateway_reference: Id
+    gateway_reference: Id  # the charge refunded
+    refund_id: Id | None = None  # the gateway's refund id
 
 
-Command = RequestPayment | SettlePayment | RefundPayment
+Command = RequestPayment | SettlePayment | RefundPayment | CloseOrder
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -102,6 +116,13 @@ class PaymentRequested(_Event):
     customer_id: str
     amount: EventMoney
     currency: str
+    intent_id: str | None = None
+
+
+class OrderClosed(_Event):
+    payment_id: str
+    order_id: str
+    reason: str
 
 
 class PaymentSucceeded(_Event):
@@ -124,9 +145,16 @@ class PaymentRefunded(_Event):
     amount: EventMoney
     reason: str
     gateway_reference: str
+    refund_id: str | None = None
 
 
-EVENT_TYPES: tuple[type[BaseModel], ...] = (PaymentRequested, PaymentSucceeded, PaymentFailed, PaymentRefunded)
+EVENT_TYPES: tuple[type[BaseModel], ...] = (
+    PaymentRequested,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentRefunded,
+    OrderClosed,
+)
 SCHEMA_VERSIONS: dict[type[BaseModel], int] = dict.fromkeys(EVENT_TYPES, 1)
 
 
@@ -142,9 +170,12 @@ class PaymentState:
     gateway_reference: str | None = None
     reason: str | None = None
     charged: bool = False
+    intent_id: str | None = None
+    order_closed: bool = False
+    refund_reference: str | None = None
 
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2
 
 
 def initial_state() -> PaymentState:
@@ -162,6 +193,9 @@ def state_to_dict(state: PaymentState) -> dict:
         "gateway_reference": state.gateway_reference,
         "reason": state.reason,
         "charged": state.charged,
+        "intent_id": state.intent_id,
+        "order_closed": state.order_closed,
+        "refund_reference": state.refund_reference,
     }
 
 
@@ -176,11 +210,18 @@ def state_from_dict(raw: dict) -> PaymentState:
         gateway_reference=raw.get("gateway_reference"),
         reason=raw.get("reason"),
         charged=bool(raw.get("charged", False)),
+        intent_id=raw.get("intent_id"),
+        order_closed=bool(raw.get("order_closed", False)),
+        refund_reference=raw.get("refund_reference"),
     )
 
 
 # -- decider --------------------------------------------------------------------------------
 def decide(command: Command, state: PaymentState) -> list[BaseModel]:
+    if isinstance(command, CloseOrder):
+        if state.order_closed:
+            return []
+        return [OrderClosed(payment_id=command.payment_id, order_id=command.order_id, reason=command.reason)]
     if isinstance(command, RequestPayment):
         if state.status is not None:
             if state.order_id == command.order_id and state.amount == command.amount:
@@ -193,6 +234,7 @@ def decide(command: Command, state: PaymentState) -> list[BaseModel]:
                 customer_id=command.customer_id,
                 amount=command.amount,
                 currency=command.currency,
+                intent_id=command.intent_id,
             )
         ]
     if state.status is None:
@@ -237,6 +279,7 @@ def decide(command: Command, state: PaymentState) -> list[BaseModel]:
                 amount=state.amount,
                 reason=command.reason,
                 gateway_reference=command.gateway_reference,
+                refund_id=command.refund_id,
             )
         ]
     raise TypeError(f"unknown command {type(command).__name__}")
@@ -245,18 +288,26 @@ def decide(command: Command, state: PaymentState) -> list[BaseModel]:
 def evolve(state: PaymentState, event: BaseModel) -> PaymentState:
     cls = type(event)
     if cls is PaymentRequested:
-        return PaymentState(
+        return replace(
+            state,
             payment_id=event.payment_id,
             order_id=event.order_id,
             customer_id=event.customer_id,
             status=PaymentStatus.REQUESTED,
             amount=event.amount,
             currency=event.currency,
+            intent_id=event.intent_id,
+        )
+    if cls is OrderClosed:
+        return replace(
+            state, payment_id=state.payment_id or event.payment_id, order_id=state.order_id or event.order_id,
+            order_closed=True,
         )
     if cls is PaymentSucceeded:
         return replace(state, status=PaymentStatus.SUCCEEDED, gateway_reference=event.gateway_reference, charged=True)
     if cls is PaymentFailed:
         return replace(state, status=PaymentStatus.FAILED, reason=event.reason, charged=event.charged)
     if cls is PaymentRefunded:
-        return replace(state, status=PaymentStatus.REFUNDED, reason=event.reason)
+        return replace(state, status=PaymentStatus.REFUNDED, reason=event.reason,
+                       refund_reference=event.refund_id)
     return state

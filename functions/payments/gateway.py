@@ -40,13 +40,15 @@ class PaymentGateway(ABC):
 
 class FakeGateway(PaymentGateway):
     """Test-card semantics: ``tok_visa`` succeeds, ``tok_declined`` fails with ``card_declined``,
-    ``tok_unavailable`` raises GatewayUnavailableError, anything else fails with ``invalid_token``.
+    ``tok_unavailable`` raises GatewayUnavailableError, ``tok_slow`` succeeds after
+    ``FAKE_GATEWAY_SLOW_SECONDS`` (default 20: a gateway slower than a short payment timeout),
+    anything else fails with ``invalid_token``.
 
     Idempotent by key within the process, and its answer depends only on the token, so a charge
     retried in another container gets the same answer too.
     """
 
-    SUCCEEDS = frozenset({"tok_visa", "tok_mastercard"})
+    SUCCEEDS = frozenset({"tok_visa", "tok_mastercard", "tok_slow"})
 
     def __init__(self) -> None:
         self._charges: dict[str, ChargeResult] = {}
@@ -55,6 +57,11 @@ class FakeGateway(PaymentGateway):
         self.calls = 0
 
     def charge(self, token: str, amount: Decimal, currency: str, *, idempotency_key: str) -> ChargeResult:
+        if token == "tok_slow" and idempotency_key not in self._charges:
+            import os
+            import time
+
+            time.sleep(float(os.environ.get("FAKE_GATEWAY_SLOW_SECONDS", "20")))  # the gateway's own latency
         with self._lock:
             self.calls += 1
             if idempotency_key in self._charges:

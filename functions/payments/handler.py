@@ -1,4 +1,5 @@
-"""Payments consumer: SQS (<- rule OrderCreated with a payment_token) -> PaymentService.
+"""Payments consumer: SQS (<- rule: the order service's OrderCreated, OrderCancelled, PaymentFailed,
+PaymentProcessed) -> PaymentService.
 
 Thin: parse, call, report partial batch failures (only the failed messages return to the
 queue; after maxReceiveCount they go to the DLQ, which has an alarm).
@@ -6,14 +7,14 @@ queue; after maxReceiveCount they go to the DLQ, which has an alarm).
 
 from __future__ import annotations
 
-from integration import IntegrationEvent, OrderCreatedV1
+from integration import IntegrationEvent
 from integration.consumer import SqsConsumer
 
-ACCEPTS = frozenset({("OrderCreated", 1)})
+ACCEPTS = frozenset({("OrderCreated", 1), ("OrderCancelled", 1), ("PaymentFailed", 1), ("PaymentProcessed", 1)})
 
 
 def observe(kind: str, latency_ms: float, result) -> None:
-    """The command metrics of docs/architecture.md, for the payment and order commands run here."""
+    """The command metrics of docs/architecture.md, for the payment commands run here."""
     consumer.latency("CommandLatency", latency_ms)
     if result.retries:
         consumer.count("ConflictsRetried", result.retries)
@@ -22,14 +23,13 @@ def observe(kind: str, latency_ms: float, result) -> None:
 
 
 def handle(event: IntegrationEvent) -> str:
-    if not isinstance(event, OrderCreatedV1):
-        raise TypeError(f"payments handles OrderCreated v1, got {event.type} v{event.version}")
     from payments.app import service
 
-    result = service(observe).handle_order_created(event)
+    result = service(observe).handle(event)
     consumer.logger.info(
         "payment handled",
-        extra={"order_id": event.subject, "integration_event_id": event.id, "outcome": result.outcome.value},
+        extra={"order_id": event.subject, "integration_event_id": event.id, "type": event.type,
+               "outcome": result.outcome.value},
     )
     return result.outcome.value
 

@@ -529,3 +529,27 @@ class TestDynamoDBEventStore(EventStoreContract):
             ExpressionAttributeNames={"#d": "data"},
             ExpressionAttributeValues={":d": {"S": '{"amount": "not a number"'}},
         )
+
+
+class TestArchivedEventStore(TestDynamoDBEventStore):
+    """The archive tier's store honours the whole contract (nothing archived: it must behave exactly
+    as the DynamoDB store, holes included)."""
+
+    @pytest.fixture
+    def store(self, dynamodb_client: Any, event_tables: Any, s3_client: Any) -> EventStore:
+        from cairn.archive import ArchivedEventStore, S3ArchiveStore
+
+        s3_client.create_bucket(Bucket="cairn-archive")
+        return ArchivedEventStore(
+            build_registry(), dynamodb_client, event_tables.events, event_tables.idempotency, page_size=4,
+            archive=S3ArchiveStore(s3_client, "cairn-archive"),
+        )
+
+    def reopen(self, store: EventStore) -> EventStore:
+        from cairn.archive import ArchivedEventStore
+
+        assert isinstance(store, ArchivedEventStore)
+        return ArchivedEventStore(
+            store.registry, store.client, store.events_table, store.idempotency_table, page_size=store.page_size,
+            archive=store.archive,
+        )

@@ -23,6 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 600.0  # a first synth on a cold machine
+E2E_PAYMENT_TIMEOUT = 15  # seconds; the deployed default is 900
 
 
 def _parse(payload: bytes) -> Any:
@@ -42,8 +43,42 @@ class Cairn:
         self.api = outputs["ApiUrl"].rstrip("/")
         self.state_dir = state_dir
 
+    seed_catalog = True  # POST /orders lists its lines' SKUs at the prices it sends (see list_products)
+
+    def list_products(self, body: Any) -> None:
+        """Put an order body's SKUs in the catalog at the prices it sends (``PUT /catalog``, as
+        staff) and wait until the catalog's read model — what ``POST /orders`` prices from — has
+        them. Tests written before the catalog send their own prices; the server still decides."""
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            return
+        from local.seed import DEMO_PRODUCTS
+
+        listed = self.__dict__.setdefault("_listed", {})
+        staff = self.__dict__.get("_catalog_token") or self.token("e2e-catalog", ["staff"])
+        self.__dict__["_catalog_token"] = staff
+        wanted = {}
+        for line in body["items"]:
+            if isinstance(line, dict) and isinstance(line.get("unit_price"), str) and isinstance(line.get("sku"), str):
+                entry = (line["unit_price"], body.get("currency") or "USD")
+                if listed.get(line["sku"]) != entry and line["sku"] not in DEMO_PRODUCTS:  # never re-price the demo
+                    wanted[line["sku"]] = entry
+        for sku, (price, currency) in wanted.items():
+            status, _, answer = self.request("PUT", f"/catalog/{sku}", {"name": sku, "unit_price": price,
+                                                                         "currency": currency}, token=staff)
+            if status != 200:
+                continue  # a SKU the catalog refuses: the order is refused too (what the test checks)
+
+            def shown(sku: str = sku, version: int = answer["version"]) -> bool:
+                code, hdrs, got = self.request("GET", f"/catalog/{sku}", token=staff)
+                return code == 200 and hdrs.get("X-Cairn-Source") == "read-model" and got["version"] >= version
+
+            wait_for(f"{sku} in the catalog read model", shown)
+            listed[sku] = (price, currency)
+
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
                 headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any, Any]:
+        if self.seed_catalog and method == "POST" and path == "/orders" and raw is None:
+            self.list_products(body)
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.api + path, data=data, method=method)
         if data is not None:
@@ -118,7 +153,9 @@ def cairn(tmp_path_factory) -> Iterator[Cairn]:
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "--port", "0", "--state-dir", str(state), "--quiet", "--no-access-log"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1",
+             # payment timeouts short enough to test (test_e2e_processes), swept every 2 s
+             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT}", "CAIRN_LOCAL_SCHEDULE_SECONDS": "2"},
         start_new_session=True,
     )
     outputs_file = state / "outputs.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser_dashboard import dump_dom, png_pixels, screenshot
+from tests.e2e.browser import dump_dom, png_pixels, screenshot
 from tests.e2e.conftest import REPO, wait_for
 
 pytestmark = pytest.mark.e2e

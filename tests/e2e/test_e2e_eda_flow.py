@@ -102,12 +102,12 @@ def test_tok_visa_becomes_paid_by_itself_with_the_causation_chain(cairn, staff):
     assert paid["metadata"]["correlation_id"] == correlation
     assert paid["metadata"]["actor"] == "payments"
 
-    payment = {e["event_id"]: e for e in stream(cairn, stream_id_for(payment_id_for(order_id)))}
-    succeeded = payment[paid["metadata"]["causation_id"]]
-    assert succeeded["type"] == "PaymentSucceeded"
-    requested = payment[succeeded["metadata"]["causation_id"]]
-    assert requested["type"] == "PaymentRequested"
-    assert requested["metadata"]["causation_id"] == integration_event_id(created["event_id"], "OrderCreated", 1)
+    # PaymentProcessed <- integration PaymentCaptured <- PaymentSucceeded <- integration OrderCreated
+    payment = {e["type"]: e for e in stream(cairn, stream_id_for(payment_id_for(order_id)))}
+    succeeded, requested = payment["PaymentSucceeded"], payment["PaymentRequested"]
+    assert paid["metadata"]["causation_id"] == integration_event_id(succeeded["event_id"], "PaymentCaptured", 1)
+    assert succeeded["metadata"]["causation_id"] == integration_event_id(created["event_id"], "OrderCreated", 1)
+    assert requested["metadata"]["causation_id"] == succeeded["metadata"]["causation_id"]
     assert {e["metadata"]["correlation_id"] for e in payment.values()} == {correlation}
 
     wait_for("the reservation", lambda: reserved(cairn, staff, sku) == 2)

@@ -39,8 +39,18 @@ ALLOWED = {200, 201}
 ALLOWED_CONFLICTS = {"payment", "shipment", "cancellation"}  # an order may have moved on (409)
 
 
-def test_a_long_mixed_session_keeps_latency_and_memory_flat(cairn):
-    base = cairn.api
+@pytest.fixture(scope="module")
+def own_runtime():
+    """A fresh ``python -m local`` of its own: thousands of commands leave minutes of deliveries
+    queued, and the other e2e suites must not start on that tail (they share the suite's runtime)."""
+    from bench.load import local_runtime
+
+    with local_runtime() as base:
+        yield base
+
+
+def test_a_long_mixed_session_keeps_latency_and_memory_flat(own_runtime):
+    base = own_runtime
     pid = runtime_pid(base)
     with RssSampler(pid, interval=2.0) as rss:
         records = drive(base, COMMANDS, CLIENTS, 2, mixed_step, seconds=SECONDS)

@@ -37,13 +37,18 @@ ENV = {
     "ACCOUNT_VIEW_TABLE": "cairn-account-view",
     "INVENTORY_TABLE": "cairn-inventory",
     "NOTIFICATIONS_TABLE": "cairn-notifications",
+    "CATALOG_TABLE": "cairn-catalog",
+    "PAYMENT_INTENTS_TABLE": "cairn-payment-intents",
+    "PAYMENT_INTENTS_KEY": "alias/cairn-payment-intents",
+    "PERSONAL_DATA_KEYS_TABLE": "cairn-personal-data-keys",
+    "PERSONAL_DATA_KEY": "alias/cairn-personal-data",
     "POWERTOOLS_METRICS_NAMESPACE": "Cairn",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "SNAPSHOT_EVERY": "order=50,account=100",
 }
 
 READ_MODEL_TABLES = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE",
-                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE")
+                     "INVENTORY_TABLE", "NOTIFICATIONS_TABLE", "CATALOG_TABLE", "PAYMENT_INTENTS_TABLE")
 
 # Every route of API.md, as API Gateway's route keys: used to fill routeKey and pathParameters.
 ROUTES = (
@@ -52,11 +57,16 @@ ROUTES = (
     "POST /orders/{id}/shipment",
     "POST /orders/{id}/delivery",
     "POST /orders/{id}/cancellation",
+    "POST /orders/{id}/refund",
+    "PUT /catalog/{sku}",
+    "GET /catalog/{sku}",
     "GET /orders/{id}",
     "GET /orders/{id}/history",
     "GET /orders/{id}/events",
     "GET /orders/{id}/verification",
     "GET /users/me/orders",
+    "DELETE /users/me/personal-data",
+    "DELETE /users/{sub}/personal-data",
     "GET /analytics/daily",
     "POST /accounts",
     "POST /accounts/{id}/deposits",
@@ -212,17 +222,68 @@ class Reply:
         )
 
 
-class Api:
-    """Calls one Lambda handler like API Gateway does and checks the integration response shape."""
+def seed_catalog(entries: Mapping[str, tuple[str, str]]) -> None:
+    """Products in the catalog's read model ({sku: (unit_price, currency)}), written as the catalog
+    projection writes them (checkpoint item of ``product-<sku>`` in the active generation)."""
+    import os
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]]):
+    from cairn.projections.codec import to_attr
+    from cairn.projections.layout import checkpoint_key
+    from cairn.projections.readers import ReadModelTable
+
+    table = os.environ.get("CATALOG_TABLE", ENV["CATALOG_TABLE"])
+    # a plain client: fault injection (tests/reliability) targets the code under test, not the fixture
+    import boto3
+    from botocore.config import Config
+
+    ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                       config=Config(account_id_endpoint_mode="disabled"))
+    generation = ReadModelTable(ddb, table).generation()
+    for sku, (price, currency) in entries.items():
+        entry = {"sku": sku, "name": sku, "unit_price": price, "currency": currency, "version": 1}
+        item = {**checkpoint_key(generation, f"product-{sku}"), "version": {"N": "1"}, "state": to_attr(entry)}
+        ddb.put_item(TableName=table, Item=item)
+
+
+def seed_catalog_for(body: Any) -> None:
+    """Seed the catalog with the prices an order body sends (tests written before the catalog
+    existed send their own prices; the order service still reads them from the catalog)."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        return
+    currency = body.get("currency")
+    entries = {}
+    for line in body["items"]:
+        if isinstance(line, dict) and isinstance(line.get("sku"), str) and isinstance(line.get("unit_price"), str):
+            entries[line["sku"]] = (line["unit_price"], currency if isinstance(currency, str) else "USD")
+    if entries:
+        try:
+            seed_catalog(entries)
+        except Exception:  # noqa: BLE001 - a body the handler will refuse anyway (bad sku, price)
+            pass
+
+
+class Api:
+    """Calls one Lambda handler like API Gateway does and checks the integration response shape.
+
+    ``seed_catalog=True``: a ``POST /orders`` first lists its lines' SKUs at the prices it sends
+    (see :func:`seed_catalog_for`); pricing tests turn it off.
+    """
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]], *, seed_catalog: bool = True):
         self.handler = handler
+        self.seed_catalog = seed_catalog
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> Reply:
         event = api_event(method, path, **kwargs)
         return self.invoke(event)
 
     def invoke(self, event: dict[str, Any]) -> Reply:
+        if self.seed_catalog and event.get("routeKey") == "POST /orders" and event.get("body"):
+            try:
+                raw = event["body"]
+                seed_catalog_for(json.loads(base64.b64decode(raw) if event.get("isBase64Encoded") else raw))
+            except (ValueError, RecursionError):
+                pass
         response = self.handler(copy.deepcopy(event), LambdaContext())
         assert set(response) >= {"statusCode", "body"}, response
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
@@ -286,6 +347,26 @@ def captured_logs(service: Any) -> Iterator[list[dict[str, Any]]]:
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 
+def create_intents_key() -> None:
+    """The payment-intents KMS key, under the alias ``PAYMENT_INTENTS_KEY`` names."""
+    from cairn.aws import client
+
+    kms = client("kms")
+    key_id = kms.create_key(Description="payment intents")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"], TargetKeyId=key_id)
+
+
+def create_personal_data_keys() -> None:
+    """The crypto-shredding KMS key (alias ``PERSONAL_DATA_KEY``) and keys table (issue 12)."""
+    from cairn.aws import client
+    from cairn.privacy.dynamodb import create_keys_table
+
+    kms = client("kms")
+    key_id = kms.create_key(Description="personal data keys")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ENV["PERSONAL_DATA_KEY"], TargetKeyId=key_id)
+    create_keys_table(client("dynamodb"), ENV["PERSONAL_DATA_KEYS_TABLE"])
+
+
 def reset_runtimes() -> None:
     """Forget warm state: runtimes and query clients are per process (per "container")."""
     import accounts.app
@@ -294,6 +375,14 @@ def reset_runtimes() -> None:
     import orders.queries
 
     orders.app.runtime.cache_clear()
+    orders.app.price_list.cache_clear()
+    orders.app.payment_intents.cache_clear()
+    orders.app.personal_data.cache_clear()
+    import catalog.api
+    import catalog.app
+
+    catalog.app.runtime.cache_clear()
+    catalog.api._dynamodb.cache_clear()
     accounts.app.runtime.cache_clear()
     orders.queries._dynamodb.cache_clear()
     accounts.queries._dynamodb.cache_clear()
@@ -324,6 +413,8 @@ def cloud(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]
             BillingMode="PAY_PER_REQUEST",
         )
     client("s3").create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
+    create_intents_key()
+    create_personal_data_keys()
     reset_runtimes()
     yield dict(ENV)
     reset_runtimes()
@@ -380,13 +471,17 @@ ORDER_TOTAL = "20.00"
 
 class Projector:
     """Feeds new records of the events table's stream to a projection Lambda, like its event
-    source mapping (filter on the ``stream_id`` prefix, Lambda's DynamoDB-stream event shape)."""
+    source mapping (filter on the ``stream_id`` prefix). ``kinesis=True`` delivers them the way a
+    fan-out reader gets them deployed (Kinesis Data Streams for DynamoDB records); otherwise in
+    Lambda's DynamoDB-stream event shape."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], prefix: str):
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], prefix: str, *, kinesis: bool = False):
         from cairn.aws import client
 
         self.handler = handler
         self.prefix = prefix
+        self.kinesis = kinesis
+        self.sequence = 0
         self.streams = client("dynamodbstreams")
         table = client("dynamodb").describe_table(TableName=ENV["EVENTS_TABLE"])["Table"]
         self.arn = table["LatestStreamArn"]
@@ -419,9 +514,18 @@ class Projector:
             )
         return out
 
+    def as_kinesis(self, record: dict[str, Any]) -> dict[str, Any]:
+        from cairn.projections.kinesis import kinesis_record
+
+        self.sequence += 1
+        return kinesis_record(record, sequence_number=f"{self.sequence:056d}", table_name=ENV["EVENTS_TABLE"],
+                              stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/cairn-events")
+
     def run(self) -> int:
         """Deliver everything new; returns how many records were delivered."""
         records = self.records()
+        if records and self.kinesis:
+            records = [self.as_kinesis(record) for record in records]
         if records:
             result = self.handler({"Records": records}, LambdaContext())
             assert not (result or {}).get("batchItemFailures"), result
@@ -432,11 +536,11 @@ class Projector:
 def order_projector(cloud: dict[str, str]) -> Projector:
     from orders.projections import handler
 
-    return Projector(handler, "order-")
+    return Projector(handler, "order-", kinesis=True)  # deployed, it reads the Kinesis fan-out
 
 
 @pytest.fixture
 def account_projector(cloud: dict[str, str]) -> Projector:
     from accounts.projections import handler
 
-    return Projector(handler, "account-")
+    return Projector(handler, "account-", kinesis=True)

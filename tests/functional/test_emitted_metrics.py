@@ -58,6 +58,7 @@ EMITTERS = {
     "pusher": frozenset({"WsPusher"}),
     "tamper detector": frozenset({"TamperDetector"}),
     "digest job": frozenset({"DigestJob"}),
+    "archiver": frozenset({"Archiver"}),
 }
 CORRUPT_DATA = '{"payment_id": 42'  # no event model decodes this: a poison record
 
@@ -173,7 +174,14 @@ class Container:
 
     def api(self) -> Api:
         """The functional suites' API Gateway client, calling this environment."""
-        return Api(lambda event, _context: self.invoke(event))
+        def call(event: dict[str, Any], _context: Any) -> Any:
+            if event.get("routeKey") == "POST /orders" and event.get("body"):
+                from tests.functional.conftest import seed_catalog_for
+
+                self.call(lambda: seed_catalog_for(json.loads(event["body"])))  # the function's CATALOG_TABLE
+            return self.invoke(event)
+
+        return Api(call, seed_catalog=False)
 
 
 class World:
@@ -375,6 +383,12 @@ def command_scenarios(world: World) -> dict[str, str]:
     assert rejected.is_problem(409, "invalid-transition"), rejected.text
     ids["poison_order"] = ok(orders.post("/orders", ORDER_BODY), 201)["order_id"]
 
+    # the catalog: a product listed then re-priced, and one whose stream will be poisoned
+    catalog = world.container("Catalog").api()
+    for sku, price in (("CAT-1", "3.00"), ("CAT-1", "3.50"), ("CAT-POISON", "1.00")):
+        ok(catalog("PUT", f"/catalog/{sku}", body={"name": sku, "unit_price": price, "currency": "USD"},
+                   groups=STAFF))
+
     ids["raced_account"] = account_id = ok(accounts.post("/accounts", {"currency": "USD"}), 201)["account_id"]
     ok(other_accounts.post(f"/accounts/{account_id}/deposits", {"amount": "10.00"}))
     moved = ok(accounts.post(f"/accounts/{account_id}/deposits", {"amount": "5.00"}))
@@ -400,10 +414,12 @@ def integration_scenarios(world: World, ids: dict[str, str]) -> None:
     """Publisher -> bus -> the template's rules -> queues -> payments, inventory, notifications."""
     assert world.deliver("Publisher", world.new_stream_records("Publisher")) == []
 
-    # payments: the OrderCreated message is delivered twice at once (at-least-once delivery);
+    # payments: the paid order's OrderCreated is delivered twice at once (at-least-once delivery);
     # the second instance runs while the first is about to append its PaymentRequested
-    created = world.receive("Payments")
-    assert len(created["Records"]) == 1, created
+    delivered = world.receive("Payments")
+    created = {"Records": [r for r in delivered["Records"]
+                           if '"OrderCreated"' in r["body"] and ids["paid_order"] in r["body"]]}
+    assert len(created["Records"]) == 1, delivered
     first, second = world.container("Payments"), world.container("Payments", 2)
     store_client = first.call(lambda: importlib.import_module("payments.app").runtime().store.client)
     raced: list[Any] = []
@@ -413,15 +429,43 @@ def integration_scenarios(world: World, ids: dict[str, str]) -> None:
             raced.append(second.invoke(created))
 
     mark = len(world.emissions)
-    store_client.meta.events.register("before-call.dynamodb.PutItem", duplicate_delivery)
+    store_client.meta.events.register("before-call.dynamodb.TransactWriteItems", duplicate_delivery)
     try:
         assert first.invoke(created) == {"batchItemFailures": []}
     finally:
-        store_client.meta.events.unregister("before-call.dynamodb.PutItem", duplicate_delivery)
+        store_client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", duplicate_delivery)
     assert raced == [{"batchItemFailures": []}]
-    # the first instance lost the race on the payment stream, then found the order already paid
+    # the first instance lost the race on the payment stream: its request found the winner's marker
+    assert world.total("Payments", "IdempotentReplays", mark) >= 1
+    # the staff-paid, then cancelled order: its PaymentProcessed and OrderCancelled each close its
+    # payment; delivered to two instances at once, one appends, the other conflicts and re-decides
+    def of_raced(kind: str) -> dict[str, Any]:
+        return {"Records": [r for r in delivered["Records"] if f'"{kind}"' in r["body"] and ids["raced_order"] in r["body"]]}
+
+    closing, other_closing = of_raced("OrderCancelled"), of_raced("PaymentProcessed")
+    assert len(closing["Records"]) == len(other_closing["Records"]) == 1
+    raced.clear()
+
+    def concurrent_close(**_: Any) -> None:
+        if not raced:
+            raced.append(second.invoke(other_closing))
+
+    mark = len(world.emissions)
+    store_client.meta.events.register("before-call.dynamodb.TransactWriteItems", concurrent_close)
+    try:
+        assert first.invoke(closing) == {"batchItemFailures": []}
+    finally:
+        store_client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", concurrent_close)
+    assert raced == [{"batchItemFailures": []}]
     assert world.total("Payments", "ConflictsRetried", mark) == 1
-    assert world.total("Payments", "IdempotentReplays", mark) == 1
+    handled = created["Records"] + closing["Records"] + other_closing["Records"]
+    rest = {"Records": [r for r in delivered["Records"] if r not in handled]}
+    assert first.invoke(rest) == {"batchItemFailures": []}
+    # the payment service's outcome reaches the order through its own events
+    assert world.deliver("Publisher", world.new_stream_records("Publisher")) == []
+    outcomes = world.receive("OrderPayments")
+    assert outcomes["Records"], "no payment outcome for the order service"
+    assert world.container("OrderPayments").invoke(outcomes) == {"batchItemFailures": []}
     paid = [r for r in world.stream_records("Publisher") if stream_of(r) == ids["paid_order"]]
     assert [r["dynamodb"]["NewImage"]["type"]["S"] for r in paid] == ["OrderCreated", "PaymentProcessed"]
     assert world.deliver("Publisher", world.new_stream_records("Publisher")) == []
@@ -504,6 +548,31 @@ def integrity_scenario(world: World) -> None:
     mark = len(world.emissions)
     assert world.deliver("TamperDetector", modified) == []
     assert world.total("TamperDetector", "TamperDetected", mark) == len(modified)
+
+    # the archiver (issue 13): everything below a verified snapshot, now; its removals reach the
+    # tamper detector as REMOVE records the manifests cover (EventsArchived, no TamperDetected)
+    archiver = world.specs["Archiver"].environment
+    archiver.update({"ARCHIVE_POLICY": "account=0,order=0", "ARCHIVE_SETTLE_SECONDS": "0"})
+    mark = len(world.emissions)
+    ran = world.container("Archiver").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert ran["archived"] > 0 and ran["removed"] == ran["archived"], ran
+    assert world.total("Archiver", "EventsArchivedByArchiver", mark) == ran["archived"]
+    removed = world.new_stream_records("TamperDetector")
+    assert {r["eventName"] for r in removed} == {"REMOVE"} and len(removed) == ran["removed"]
+    mark = len(world.emissions)
+    assert world.deliver("TamperDetector", removed) == []
+    assert world.total("TamperDetector", "EventsArchived", mark) == len(removed)
+    assert world.total("TamperDetector", "TamperDetected", mark) == 0
+    # a manifest that no longer chains: the archiver stops on that stream and says so
+    s3, bucket = world.client("s3"), archiver["ARCHIVE_BUCKET"]
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith("manifest.json")][:1]
+    stream_id = key.split("/")[1]
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"format": 1, "stream_id": stream_id, "segments": [
+        {"key": "x", "first_version": 2, "last_version": 3, "prev_hash": "0" * 64, "last_hash": "f" * 64,
+         "sha256": "0", "bytes": 1}]}).encode())
+    mark = len(world.emissions)
+    world.container("Archiver").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert world.total("Archiver", "ArchiveFailures", mark) >= 1
     mark = len(world.emissions)
     result = world.container("DigestJob").invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
     assert result["written"] is None and result["broken"] >= 1
@@ -538,6 +607,7 @@ def emissions(template_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         snapshot_scenario(world)
         projection_scenario(world, "OrdersProjections", ids["poison_order"])
         projection_scenario(world, "AccountsProjections", ids["poison_account"])
+        projection_scenario(world, "CatalogProjections", "product-CAT-POISON")
         pusher_scenario(world)
         integrity_scenario(world)
     finally:

@@ -45,7 +45,7 @@ def test_create_order(orders_api: Api):
     (event,) = stored_events(body["order_id"])
     assert event.type == "OrderCreated"
     assert event.data.customer_id == "alice"  # the owner is the token's sub, never the body
-    assert event.data.payment_token == "tok_visa"
+    assert event.data.payment_intent and "tok_visa" not in event.data.model_dump_json()  # a reference, never the token
     assert event.metadata.correlation_id == "corr-123"
     assert event.metadata.actor == "alice"
 

@@ -50,7 +50,8 @@ def test_sqs_subscriptions_have_a_maximum_concurrency(synth: Synth) -> None:
         if "Fn::GetAtt" in m["Properties"].get("EventSourceArn", {})
         and "Queue" in m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
     ]
-    assert len(mappings) == 3
+    # payments, order payments, payment timeouts (issue 15), inventory, notifications
+    assert len(mappings) == 5
     for mapping in mappings:
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": SQS_MAX_CONCURRENCY}
     assert 2 <= SQS_MAX_CONCURRENCY <= 1000  # Lambda's allowed range

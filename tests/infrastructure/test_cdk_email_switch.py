@@ -36,7 +36,8 @@ def _actions(statements: list[dict]) -> set[str]:
 def test_email_is_off_by_default_with_no_ses_permission() -> None:
     env, statements = _notifications(_synth({}))
     assert "NOTIFICATIONS_SEND_EMAIL" not in env
-    assert not {"ses:SendEmail", "cognito-idp:ListUsers"} & _actions(statements)
+    assert not {"ses:SendEmail", "cognito-idp:ListUsers", "kms:Decrypt"} & _actions(statements)
+    assert "PERSONAL_DATA_KEY" not in env
 
 
 def test_switching_email_on_sets_env_and_grants_only_what_sending_needs() -> None:
@@ -47,3 +48,10 @@ def test_switching_email_on_sets_env_and_grants_only_what_sending_needs() -> Non
     ses = [st for st in statements if st["Action"] == "ses:SendEmail"]
     assert ses and all("*" not in json.dumps(st["Resource"]).replace("${AWS::", "") for st in ses)
     assert "cognito-idp:ListUsers" in _actions(statements)
+    # opens the order's sealed e-mail: read the subject's key item and Decrypt under its context
+    assert {"PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY"} <= set(env)
+    (decrypt,) = [st for st in statements if st["Action"] == "kms:Decrypt"]
+    assert decrypt["Condition"] == {"Null": {"kms:EncryptionContext:subject": "false"}}
+    assert not {"kms:GenerateDataKey", "dynamodb:PutItem"} & {
+        a for st in statements if "PersonalData" in json.dumps(st["Resource"]) for a in _actions([st])
+    }

@@ -55,6 +55,7 @@ def _matches(action: str, pattern: str) -> bool:
 def test_no_role_may_mutate_events(synth: Synth) -> None:
     events_id = synth.logical_id(EVENTS)
     break_glass = synth.logical_id("Cairn/Integrity/BreakGlass")  # the one exception (docs/deploy.md)
+    archiver = synth.logical_id("Cairn/Archiver/Role")  # DeleteItem of archived events only (issue 13)
     for role, statement in _statements(synth):
         if statement["Effect"] != "Allow" or role == break_glass:
             continue
@@ -64,6 +65,8 @@ def test_no_role_may_mutate_events(synth: Synth) -> None:
             continue
         for pattern in as_list(statement["Action"]):
             granted = {m for m in MUTATIONS if _matches(m, pattern)}
+            if role == archiver:
+                granted.discard("dynamodb:DeleteItem")
             assert not granted, f"{role} may {granted} on the events table via {pattern!r}"
 
 
@@ -78,10 +81,13 @@ def test_every_role_with_events_access_has_the_explicit_deny(synth: Synth) -> No
             if r == role and s["Effect"] == "Deny" and s["Resource"] == get_att(events_id)
         ]
         assert denies, f"{role} reads/writes the events table without the append-only Deny"
+        if role == synth.logical_id("Cairn/Archiver/Role"):  # it may delete (archived items), nothing else
+            assert MUTATIONS - {"dynamodb:DeleteItem"} <= set(as_list(denies[0]["Action"])), role
+            continue
         assert MUTATIONS <= set(as_list(denies[0]["Action"])), role
 
 
-@pytest.mark.parametrize("function", ["OrdersCommands", "AccountsCommands", "Payments"])
+@pytest.mark.parametrize("function", ["OrdersCommands", "AccountsCommands"])
 def test_command_functions_append_and_write_markers_only(synth: Synth, function: str) -> None:
     allowed = _allowed(synth, _role_of(synth, function))
     events = json.dumps(get_att(synth.logical_id(EVENTS)), sort_keys=True)
@@ -91,6 +97,18 @@ def test_command_functions_append_and_write_markers_only(synth: Synth, function:
     s3_actions = {a for actions in allowed.values() for a in actions if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:ListBucket"}  # read snapshots, never write them
     dynamo_resources = {r for r, actions in allowed.items() if any(a.startswith("dynamodb:") for a in actions)}
+    if function == "OrdersCommands":  # prices orders from the catalog's published read model: read only
+        intents = json.dumps(get_att(synth.logical_id("Cairn/PaymentIntents/Table")), sort_keys=True)
+        assert allowed[intents] == {"dynamodb:PutItem"}  # writes payment intents, never reads them
+        dynamo_resources -= {intents}
+        catalog = json.dumps(get_att(synth.logical_id("Cairn/CatalogTable/Table")), sort_keys=True)
+        assert allowed[catalog] <= {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
+                                    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                                    "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+        dynamo_resources -= {catalog}
+        keys = json.dumps(get_att(synth.logical_id("Cairn/PersonalData/Keys")), sort_keys=True)
+        assert allowed[keys] == {"dynamodb:GetItem", "dynamodb:PutItem"}  # seal (new key), erase (tombstone)
+        dynamo_resources -= {keys}
     assert dynamo_resources == {events, markers}
 
 
@@ -106,6 +124,8 @@ def test_query_functions_only_read(synth: Synth, function: str) -> None:
     }
     if function == "Ops":  # failed batches: queue depth and a peek (the messages stay)
         read_only |= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
+    if function == "OrdersQueries":  # opens personal data for owner/staff (subject context only)
+        read_only |= {"kms:Decrypt"}
     allowed = _allowed(synth, _role_of(synth, function))
     if function == "Ops":  # POST /ops/snapshots writes a snapshot folded from the store, nothing else
         snapshots = synth.logical_id("Cairn/EventStore/Snapshots")
@@ -197,6 +217,42 @@ def test_function_logs_only_to_its_own_log_group(synth: Synth) -> None:
         log_resources = {r for r, actions in allowed.items() if any(a.startswith("logs:") for a in actions)}
         assert log_resources == {json.dumps(get_att(group["Ref"]), sort_keys=True)}, name
         assert ref(group["Ref"]) == group
+
+
+def _role_statements(synth: Synth, role: str) -> list[dict]:
+    return [
+        s
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if ref(role) in p["Properties"].get("Roles", [])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("function", "prefix"),
+    [("Payments", "payment-*"), ("Catalog", "product-*"), ("OrderPayments", "order-*"), ("PaymentTimeouts", "order-*")],
+)
+def test_services_append_only_to_their_own_streams(synth: Synth, function: str, prefix: str) -> None:
+    """dynamodb:LeadingKeys: e.g. the payment service cannot write (or read) an order's stream."""
+    events = get_att(synth.logical_id(EVENTS))
+    on_events = [
+        s for s in _role_statements(synth, _role_of(synth, function))
+        if s["Effect"] == "Allow" and events in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert on_events
+    for statement in on_events:
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [prefix]}}
+
+
+def test_payments_read_delete_and_decrypt_intents_only(synth: Synth) -> None:
+    statements = _role_statements(synth, _role_of(synth, "Payments"))
+    actions = {a for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+    assert {"dynamodb:GetItem", "dynamodb:DeleteItem", "kms:Decrypt"} <= actions
+    assert not {"kms:Encrypt", "dynamodb:Scan"} & actions
+    # it reads no snapshot; the one bucket it may read is the archive (its own streams' old ranges)
+    s3_reads = [s for s in statements if s["Effect"] == "Allow" and "s3:GetObject" in as_list(s["Action"])]
+    archive = synth.logical_id("Cairn/Archive/Bucket")
+    assert s3_reads and all(archive in json.dumps(s["Resource"]) for s in s3_reads)
 
 
 # -- unauthenticated requests reach only a function that can read nothing (issue 17 #6) -------------

@@ -29,13 +29,20 @@ def test_the_events_table_denies_mutation_to_all_but_break_glass(synth: Synth) -
     assert statement["Principal"] == {"AWS": "*"}
     assert {
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:PartiQLUpdate",
         "dynamodb:PartiQLDelete",
     } <= set(as_list(statement["Action"]))
     exempt = as_list(statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
     assert exempt == [get_att(synth.logical_id("Cairn/Integrity/BreakGlass"))]
+    # DeleteItem: break glass and the archiver only (issue 13)
+    (deletes,) = [s for s in table["ResourcePolicy"]["PolicyDocument"]["Statement"] if s.get("Sid") == "OnlyTheArchiverDeletes"]
+    assert deletes["Effect"] == "Deny" and deletes["Principal"] == {"AWS": "*"}
+    assert as_list(deletes["Action"]) == ["dynamodb:DeleteItem"]
+    assert as_list(deletes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == [
+        get_att(synth.logical_id("Cairn/Integrity/BreakGlass")),
+        get_att(synth.logical_id("Cairn/Archiver/Role")),
+    ]
     role = synth.resources[synth.logical_id("Cairn/Integrity/BreakGlass")]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
@@ -44,7 +51,8 @@ def test_the_events_table_denies_mutation_to_all_but_break_glass(synth: Synth) -
 
 @pytest.mark.parametrize(
     ("function", "prefixes"),
-    [("OrdersCommands", ["order-*"]), ("AccountsCommands", ["account-*"]), ("Payments", ["payment-*", "order-*"])],
+    [("OrdersCommands", ["order-*", "erasure-*"]), ("AccountsCommands", ["account-*"]), ("Payments", ["payment-*"]),
+     ("OrderPayments", ["order-*"]), ("PaymentTimeouts", ["order-*"]), ("Catalog", ["product-*"])],
 )
 def test_writers_append_only_to_their_own_aggregates(synth: Synth, function: str, prefixes: list[str]) -> None:
     events = get_att(synth.logical_id(EVENTS))

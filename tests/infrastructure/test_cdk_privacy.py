@@ -1,5 +1,6 @@
 """Crypto-shredding's keys as synthesized (docs/privacy.md): a rotating KMS key, the keys table
-with PITR, and — until the routes are wired — no grant to anyone."""
+with PITR, and grants to exactly the two functions that need them: OrdersCommands seals and erases,
+OrdersQueries only opens."""
 
 from __future__ import annotations
 
@@ -30,11 +31,32 @@ def test_keys_table_has_pitr_and_subject_key(synth: Synth) -> None:
     assert table["DeletionPolicy"] == "Retain"
 
 
-def test_nobody_is_granted_yet(synth: Synth) -> None:
+def _grants(synth: Synth) -> dict[str, list[str]]:
+    """Role logical id -> the actions its policies allow on the personal-data key or keys table."""
     ids = [k for k in synth.resources if k.startswith("PersonalData")]
-    policies = {**synth.of_type("AWS::IAM::Policy"), **synth.of_type("AWS::IAM::Role")}
-    text = json.dumps(policies)
-    assert ids and not any(f'"{i}"' in text for i in ids)
+    assert ids
+    found: dict[str, list[str]] = {}
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        props = policy["Properties"]
+        for statement in props["PolicyDocument"]["Statement"]:
+            if any(f'"{i}"' in json.dumps(statement.get("Resource")) for i in ids):
+                for role in props["Roles"]:
+                    found.setdefault(role["Ref"], []).extend(_actions([statement]))
+    for role in synth.of_type("AWS::IAM::Role").values():
+        assert not any(f'"{i}"' in json.dumps(role) for i in ids)  # no inline grants elsewhere
+    return {role: sorted(actions) for role, actions in found.items()}
+
+
+def _role_of(synth: Synth, function: str) -> str:
+    return synth.resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+def test_only_the_orders_functions_hold_the_keys(synth: Synth) -> None:
+    grants = _grants(synth)
+    assert grants == {
+        _role_of(synth, "OrdersCommands"): ["dynamodb:GetItem", "dynamodb:PutItem", "kms:Decrypt", "kms:GenerateDataKey"],
+        _role_of(synth, "OrdersQueries"): ["dynamodb:GetItem", "kms:Decrypt"],
+    }
 
 
 def _actions(statements: list[dict[str, Any]]) -> list[str]:
@@ -48,8 +70,10 @@ def test_grants_are_least_privilege() -> None:
     keys = PersonalDataKeys(stack, "PersonalData")
     codec = iam.Role(stack, "Codec", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     eraser = iam.Role(stack, "Eraser", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    opener = iam.Role(stack, "Opener", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     keys.grant_codec(codec)
     keys.grant_erase(eraser)
+    keys.grant_open(opener)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
     by_role = {
         json.dumps(p["Properties"]["Roles"]): p["Properties"]["PolicyDocument"]["Statement"]
@@ -67,6 +91,9 @@ def test_grants_are_least_privilege() -> None:
         "dynamodb:GetItem",
         "dynamodb:PutItem",
     ]  # no KMS: erasure needs none
+    (opener_statements,) = [s for r, s in by_role.items() if "Opener" in r]
+    assert _actions(opener_statements) == ["dynamodb:GetItem", "kms:Decrypt"]
+    assert all(s.get("Condition") for s in opener_statements if s["Action"] == "kms:Decrypt")
     (kms_statement,) = [s for s in codec_statements if "kms:Decrypt" in s["Action"]]
     assert kms_statement["Condition"] == {"Null": {"kms:EncryptionContext:subject": "false"}}
     Template.from_stack(stack).has_resource_properties(

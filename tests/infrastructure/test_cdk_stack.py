@@ -151,7 +151,8 @@ def test_function_runtime_settings(synth: Synth) -> None:
         assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert 128 <= props["MemorySize"] <= 3008, name
         # the daily snapshot sweep scans the store: the one long-running function
-        assert 3 < props["Timeout"] <= (900 if name == "ScheduledSnapshots" else 60), name
+        # the daily archiver too (a run that stops early is continued by the next one)
+        assert 3 < props["Timeout"] <= (900 if name in ("ScheduledSnapshots", "Archiver") else 60), name
         assert props["Layers"] == [ref(layer_id)], name
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Cairn", name
@@ -179,10 +180,17 @@ def test_layer_is_for_python313_arm64(synth: Synth) -> None:
 
 
 ENV_BY_FUNCTION = {
-    "OrdersCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
+    "OrdersCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET", "CATALOG_TABLE",
+                       "PAYMENT_INTENTS_TABLE", "PAYMENT_INTENTS_KEY", "PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY"},
     "AccountsCommands": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
-    "Payments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
-    "OrdersQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE"},
+    "Payments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENT_INTENTS_TABLE"},
+    "OrderPayments": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET"},
+    "PaymentTimeouts": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET", "PAYMENT_TIMEOUTS_TABLE",
+                        "PAYMENT_TIMEOUT_SECONDS"},
+    "Catalog": {"EVENTS_TABLE", "IDEMPOTENCY_TABLE", "CATALOG_TABLE"},
+    "CatalogProjections": {"EVENTS_TABLE", "CATALOG_TABLE", "PARKED_QUEUE_URL", "CAIRN_CONSUMER"},
+    "OrdersQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE",
+                      "PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY"},
     "AccountsQueries": {"EVENTS_TABLE", "SNAPSHOT_BUCKET", "ACCOUNT_VIEW_TABLE"},
     "OrdersProjections": {
         "EVENTS_TABLE", "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "PARKED_QUEUE_URL",
@@ -197,11 +205,16 @@ ENV_BY_FUNCTION = {
     "NotificationsQueries": {"NOTIFICATIONS_TABLE"},
     "Notifications": {"NOTIFICATIONS_TABLE"},
     "Ops": {
-        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "EVENTS_TABLE",
+        "ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE", "CATALOG_TABLE", "EVENTS_TABLE",
         "SNAPSHOT_BUCKET", "ORDERS_FAILED_QUEUE_URL", "ACCOUNTS_FAILED_QUEUE_URL",
     },
     "Public": set(),
+    "Archiver": {"EVENTS_TABLE", "SNAPSHOT_BUCKET"},
 }
+# Every function that reads events reads archived ranges too (issue 13; docs/archive.md).
+for _env in ENV_BY_FUNCTION.values():
+    if "EVENTS_TABLE" in _env:
+        _env.add("ARCHIVE_BUCKET")
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 
 
@@ -215,6 +228,7 @@ def test_function_environment_names_resources(synth: Synth, name: str) -> None:
         "SNAPSHOT_BUCKET": ref(synth.logical_id(SNAPSHOTS)),
         "EVENT_BUS_NAME": ref(synth.logical_id("Cairn/IntegrationEvents/Bus")),
         "SNAPSHOT_EVERY": "order=50,account=100",
+        "ARCHIVE_BUCKET": ref(synth.logical_id("Cairn/Archive/Bucket")),
         **{key: ref(synth.logical_id(path)) for key, path in READ_MODELS.items()},
     }
     for key, value in env.items():
@@ -244,7 +258,8 @@ STREAM_CONSUMERS = {
     "OrdersProjections": ["order-"],
     "AccountsProjections": ["account-"],
     "Snapshotter": ["order-", "account-"],
-    "Publisher": ["order-"],
+    "Publisher": ["order-", "payment-"],
+    "CatalogProjections": ["product-"],
 }
 # Readers kept on the table's own DynamoDB stream (at most two, issue 18)
 DDB_STREAM_CONSUMERS = {
@@ -339,7 +354,11 @@ def _assert_queues_encrypted_and_ssl_only(synth: Synth, queue_ids: set[str]) -> 
 # -- event-driven consumers ------------------------------------------------------------------------
 
 SUBSCRIPTIONS = {
-    "Payments": ("PaymentsSubscription", ["OrderCreated"]),
+    "Payments": ("PaymentsSubscription", ["OrderCreated", "OrderCancelled", "PaymentFailed", "PaymentProcessed"]),
+    "OrderPayments": ("OrderPaymentsSubscription", ["PaymentCaptured", "PaymentDeclined", "PaymentRefunded"]),
+    "PaymentTimeouts": (
+        "PaymentTimeoutsSubscription", ["OrderCreated", "PaymentProcessed", "PaymentFailed", "OrderCancelled"]
+    ),
     "Inventory": ("InventorySubscription", ["OrderCreated", "OrderCancelled", "PaymentFailed"]),
     "Notifications": (
         "NotificationsSubscription",
@@ -366,16 +385,38 @@ def test_eda_consumers_read_their_queue_with_a_dlq(synth: Synth, name: str) -> N
 
     rule = synth.resources[synth.logical_id(f"{base}/Rule")]["Properties"]
     assert rule["EventBusName"] == ref(synth.logical_id("Cairn/IntegrationEvents/Bus"))
-    assert rule["EventPattern"]["source"] == ["cairn.orders"]
+    assert rule["EventPattern"]["source"] == ["cairn.payments" if name == "OrderPayments" else "cairn.orders"]
     assert rule["EventPattern"]["detail-type"] == detail_types
     (target,) = rule["Targets"]
     assert target["Arn"] == get_att(queue_id)
     assert target["DeadLetterConfig"]["Arn"] == get_att(dlq_id)
 
 
-def test_payments_only_get_orders_with_a_payment_token(synth: Synth) -> None:
-    rule = synth.resources[synth.logical_id("Cairn/IntegrationEvents/PaymentsSubscription/Rule")]
-    assert rule["Properties"]["EventPattern"]["detail"] == {"data": {"payment_token": [{"exists": True}]}}
+def test_no_rule_routes_on_a_payment_token(synth: Synth) -> None:
+    """The bus never carries a token (only a payment intent id), so nothing may filter on one."""
+    for rule in synth.of_type("AWS::Events::Rule").values():
+        assert "payment_token" not in json.dumps(rule["Properties"].get("EventPattern", {}))
+
+
+def test_payment_timeouts_are_swept_on_a_schedule(synth: Synth) -> None:
+    (rule,) = [
+        r for r in synth.of_type("AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+        and any(t["Arn"] == get_att("PaymentTimeouts") for t in r["Properties"].get("Targets", []))
+    ]
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == get_att("PaymentTimeouts")
+    assert "DeadLetterConfig" in target
+    env = synth.resources["PaymentTimeouts"]["Properties"]["Environment"]["Variables"]
+    assert env["PAYMENT_TIMEOUT_SECONDS"] == "900"
+
+
+def test_payment_intents_key_rotates_and_orders_may_only_encrypt(synth: Synth) -> None:
+    key = synth.resources[synth.logical_id("Cairn/PaymentIntentsKey")]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    table = synth.resources[synth.logical_id("Cairn/PaymentIntents/Table")]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_event_bus_is_archived(synth: Synth) -> None:
@@ -458,8 +499,9 @@ def test_lambda_permissions_are_scoped_to_the_api(synth: Synth) -> None:
     assert permissions
     for permission in permissions:
         props = permission["Properties"]
-        if props["Principal"] == "events.amazonaws.com":  # the daily snapshot rule and the digest job's schedule
-            assert props["FunctionName"] in (get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"))
+        if props["Principal"] == "events.amazonaws.com":  # the snapshot, digest, payment-timeout, archive schedules
+            assert props["FunctionName"] in (
+                get_att("ScheduledSnapshots", "Arn"), get_att("DigestJob"), get_att("PaymentTimeouts"), get_att("Archiver"))
             assert synth.resources[props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule"
             continue
         assert props["Principal"] == "apigateway.amazonaws.com"

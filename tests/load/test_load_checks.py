@@ -116,8 +116,10 @@ def test_every_handler_of_the_conventions_page_is_measured() -> None:
     modules = imports.handler_modules()
     assert {"orders.api", "orders.queries", "orders.projections", "accounts.api", "payments.handler",
             "cairn_platform.ops", "cairn_platform.public", "cairn_platform.snapshotter", "cairn_platform.publisher",
-            "realtime.authorizer", "realtime.pusher", "cairn_platform.digest", "cairn_platform.tamper"} <= set(modules)
-    assert len(modules) == 19
+            "realtime.authorizer", "realtime.pusher", "cairn_platform.digest", "cairn_platform.tamper",
+            "catalog.api", "catalog.projections", "orders.payment_events", "orders.timeouts",
+            "cairn_platform.archiver"} <= set(modules)
+    assert len(modules) == 24
 
 
 def test_import_measurements_see_only_what_a_deployed_function_sees(tmp_path) -> None:

@@ -506,3 +506,101 @@ def test_sqs_remembers_a_bounded_number_of_deleted_receipts(server_factory):
         sqs.delete_message(QueueUrl=url, ReceiptHandle=h)
     sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[-1])  # a repeated delete still succeeds
     assert len(queue.deleted_messages) == 10
+
+
+# -- Time to Live: moto stores the setting, the local cloud deletes -------------------------------
+def test_expired_items_are_deleted_as_dynamodb_ttl_does(server_factory):
+    """Items whose TTL attribute (epoch seconds, a Number) is past are deleted by the sweep, with a
+    REMOVE stream record from the TTL service; the others stay: not yet expired, no attribute,
+    not a Number, more than five years past (DynamoDB ignores those), tables without TTL. Without
+    the sweep nothing ever goes (moto only records the setting)."""
+    import time
+
+    from local.cloud import TTL_IDENTITY
+
+    srv = server_factory(True)
+    ttl = srv.middleware.ttl
+    ttl.interval_s = 3600.0  # swept by hand below
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name, plain = _table(srv, range_key=True), _table(srv, stream=False)
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    now = int(time.time())
+    for sk, expires in enumerate([{"N": str(now - 10)}, {"N": str(now + 3600)}, None, {"S": str(now - 10)},
+                                  {"N": str(now - 6 * 365 * 24 * 3600)}, {"N": str(now - 1)}]):
+        item = {"pk": {"S": "p"}, "sk": {"N": str(sk)}, **({"expires_at": expires} if expires else {})}
+        ddb.put_item(TableName=name, Item=item)
+    ddb.put_item(TableName=plain, Item={"pk": {"S": "q"}, "expires_at": {"N": str(now - 10)}})
+    streams, it = _reader(srv, name, "LATEST")
+
+    with srv.middleware.lock:
+        assert ttl.sweep() == 2
+    left = ddb.query(TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}})
+    assert [int(i["sk"]["N"]) for i in left["Items"]] == [1, 2, 3, 4]
+    assert len(ddb.scan(TableName=plain)["Items"]) == 1
+    records = streams.get_records(ShardIterator=it)["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["sk"]["N"]) for r in records] == [("REMOVE", "0"), ("REMOVE", "5")]
+    assert all(r["userIdentity"] == TTL_IDENTITY for r in records)
+    with srv.middleware.lock:
+        assert ttl.sweep() == 0 and ttl.deleted == 2
+
+
+def test_the_ttl_sweep_is_bounded_and_resumes(server_factory):
+    """One sweep looks at ``per_sweep`` items at most (its cost under the lock does not grow with
+    the table); the next ones go on from there until every expired item is gone."""
+    import time
+
+    srv = server_factory(True)
+    ttl = srv.middleware.ttl
+    ttl.interval_s, ttl.per_sweep = 3600.0, 50
+    name = _table(srv, stream=False)
+    aws_client("dynamodb", srv.endpoint).update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    backend = _backend()
+    for i in range(300):
+        backend.put_item(name, {"pk": {"S": f"k{i}"}, "expires_at": {"N": str(int(time.time()) - 5 + (i % 2) * 3600)}})
+    swept = []
+    with srv.middleware.lock:
+        for _ in range(12):  # (other tests' TTL tables share the backend and the budget)
+            swept.append(ttl.sweep())
+    assert all(n <= 50 for n in swept) and len([n for n in swept if n]) >= 3
+    assert len(backend.tables[name].items) == 150
+
+
+def test_what_moto_replaced_or_trimmed_is_freed(server_factory):
+    """moto's ``BaseModel`` appends every instance to a class list for ever: an overwritten item,
+    a trimmed stream record, a used shard iterator, a deleted SQS message would stay in memory for
+    the life of ``make dev``. In the local cloud they are freed (the lists only see the live ones)."""
+    import gc
+    import time
+    import weakref
+
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodbstreams.models import ShardIterator
+
+    srv = server_factory(True)
+    srv.middleware.retention.interval_s = 0.0
+    ddb = aws_client("dynamodb", srv.endpoint)
+    name = _table(srv)
+    table = _backend().tables[name]
+    ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "n": {"N": "0"}})
+    first_item = weakref.ref(next(iter(table.items.values())))
+    first_record = weakref.ref(table.stream_shard.items[0])
+    streams, it = _reader(srv, name)
+    for i in range(1, 200):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "k"}, "n": {"N": str(i)}})
+        page = streams.get_records(ShardIterator=it)
+        it = page["NextShardIterator"]
+    sqs = aws_client("sqs", srv.endpoint)
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="once")
+    [got] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    from moto.sqs.models import Message
+
+    message = weakref.ref(next(m for m in Message.instances_tracked if m.body == "once"))
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=got["ReceiptHandle"])
+    with srv.middleware.lock:  # used iterators are kept a minute (a retried GetRecords), then dropped
+        srv.middleware.retention.trim(now=time.monotonic() + 120)
+    gc.collect()
+    assert first_item() is None and first_record() is None and message() is None
+    assert len([i for i in Item.instances_tracked if i.hash_key.value == "k"]) == 1
+    assert len(list(ShardIterator.instances_tracked)) < 5

@@ -63,6 +63,7 @@ lines = st.lists(
     ),
     min_size=1,
     max_size=3,
+    unique_by=lambda line: line["sku"],  # one price per sku in an order: prices come from the catalog
 )
 
 

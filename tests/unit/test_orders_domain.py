@@ -62,13 +62,13 @@ def run(*commands):
 
 # -- creation ---------------------------------------------------------------------------------
 def test_create_computes_total_and_starts_created():
-    state, events = run(create([line("A", 3, "9.99"), line("B", 2, "0.01")], payment_token="tok_visa"))
+    state, events = run(create([line("A", 3, "9.99"), line("B", 2, "0.01")], payment_intent="intent-1"))
     assert [type(e) for e in events] == [OrderCreated]
     assert events[0].total == Decimal("29.99")
     assert state.status is OrderStatus.CREATED
     assert state.total == Decimal("29.99")
     assert state.customer_id == "alice"
-    assert state.payment_token == "tok_visa"
+    assert state.payment_intent == "intent-1"
     assert events[0].model_dump(mode="json")["total"] == "29.99"  # money is a string in JSON
 
 
@@ -161,7 +161,7 @@ def test_payment_must_equal_total():
     with pytest.raises(PaymentMismatchError):
         decide(RecordPayment(payment_id="p1", amount="10.01"), state)
     events = decide(RecordPayment(payment_id="p1", amount="10"), state)  # 10 == 10.00
-    assert events == [PaymentProcessed(payment_id="p1", amount=Decimal("10.00"))]
+    assert events == [PaymentProcessed(payment_id="p1", amount=Decimal("10.00"), by="staff")]
 
 
 def test_same_payment_twice_is_a_no_op_but_another_payment_is_rejected():
@@ -264,6 +264,8 @@ def test_every_event_type_is_registered_with_a_schema_version():
         "OrderDelivered",
         "OrderCancelled",
         "PaymentFailed",
+        "PaymentRefunded",
+        "PersonalDataErased",  # issue 12: the erasure record (stream erasure-<sub>)
     }
 
 
@@ -454,3 +456,36 @@ def test_every_command_sequence_up_to_length_6_matches_the_model():
             assert state.status is status
             checked += 1
     assert checked == 6**6 * 6
+
+
+# -- refunds (issue 15) ----------------------------------------------------------------------
+def _paid_then_cancelled(by: str = "staff"):
+    state, _ = run(create([line("A", 1, "10.00")]))
+    for command in (RecordPayment(payment_id="p1", amount="10.00", by=by), CancelOrder(reason="no")):
+        for event in decide(command, state):
+            state = evolve(state, event)
+    return state
+
+
+def test_refund_of_a_cancelled_paid_order():
+    state = _paid_then_cancelled()
+    (event,) = decide(domain.RecordRefund(refund_id="r1", amount="10.00"), state)
+    after = evolve(state, event)
+    assert after.status is OrderStatus.REFUNDED
+    assert decide(domain.RecordRefund(refund_id="r1", amount="10.00"), after) == []  # recorded twice
+
+
+@pytest.mark.parametrize(
+    ("state_of", "command", "error"),
+    [
+        (lambda: _paid_then_cancelled(), domain.RecordRefund(refund_id="r1", amount="9.99"), domain.RefundMismatchError),
+        (lambda: _paid_then_cancelled("payments"), domain.RecordRefund(refund_id="r1", amount="10.00"),
+         domain.RefundedByPaymentServiceError),
+        (lambda: run(create([line("A", 1, "10.00")]))[0], domain.RecordRefund(refund_id="r1", amount="10.00"),
+         domain.NotPaidError),
+    ],
+)
+def test_refund_refusals_are_409s_with_their_types(state_of, command, error):
+    with pytest.raises(error) as caught:
+        decide(command, state_of())
+    assert caught.value.status == 409

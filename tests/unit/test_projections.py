@@ -130,6 +130,7 @@ def test_analytics_row_average_and_money_strings():
     assert analytics_row("2026-11-26", "USD", 3, 2, 1, Decimal("30.01")) == {
         "date": "2026-11-26", "currency": "USD", "orders_created": 3, "orders_paid": 2, "orders_cancelled": 1,
         "revenue": "30.01", "average_order_value": "15.00",  # 15.005 -> banker's rounding
+        "orders_refunded": 0, "refunds": "0.00", "net_revenue": "30.01",
     }
     assert analytics_row("2026-11-26", "EUR", 1, 0, 0, 0)["average_order_value"] == "0.00"
 

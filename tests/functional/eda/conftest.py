@@ -31,7 +31,7 @@ def lambda_context() -> FakeContext:
 def cloud(event_tables, dynamodb_client, monkeypatch) -> Iterator[Cloud]:
     from cairn.aws import client
 
-    for table in ("cairn-inventory", "cairn-notifications"):
+    for table in ("cairn-inventory", "cairn-notifications", "cairn-payment-intents", "cairn-payment-timeouts"):
         dynamodb_client.create_table(
             TableName=table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -62,6 +62,10 @@ def cloud(event_tables, dynamodb_client, monkeypatch) -> Iterator[Cloud]:
         "INVENTORY_TABLE": "cairn-inventory",
         "NOTIFICATIONS_TABLE": "cairn-notifications",
         "EVENT_BUS_NAME": BUS,
+        "PAYMENT_INTENTS_TABLE": "cairn-payment-intents",
+        "PAYMENT_TIMEOUTS_TABLE": "cairn-payment-timeouts",
+        "PAYMENT_TIMEOUT_SECONDS": "60",
+        "PAYMENT_INTENTS_KEY": client("kms").create_key(Description="payment intents")["KeyMetadata"]["Arn"],
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -95,6 +99,12 @@ def _reset_composition_roots() -> None:
     payments.app.runtime.cache_clear()
     payments.app.gateway.cache_clear()
     payments.app.service.cache_clear()
+    payments.app.vault.cache_clear()
+    orders.app.payment_intents.cache_clear()
+    import orders.timeouts
+
+    orders.timeouts.timeouts.cache_clear()
+    publisher._payments_publisher = None
     inventory.app.store.cache_clear()
     notifications.app.store.cache_clear()
     notifications.app.sender.cache_clear()

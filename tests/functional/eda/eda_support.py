@@ -16,8 +16,15 @@ BUS = "cairn-integration"
 SUBSCRIPTIONS: dict[str, dict[str, Any]] = {
     "payments": {
         "source": ["cairn.orders"],
-        "detail-type": ["OrderCreated"],
-        "detail": {"data": {"payment_token": [{"exists": True}]}},
+        "detail-type": ["OrderCreated", "OrderCancelled", "PaymentFailed", "PaymentProcessed"],
+    },
+    "timeouts": {
+        "source": ["cairn.orders"],
+        "detail-type": ["OrderCreated", "PaymentProcessed", "PaymentFailed", "OrderCancelled"],
+    },
+    "order_payments": {
+        "source": ["cairn.payments"],
+        "detail-type": ["PaymentCaptured", "PaymentDeclined", "PaymentRefunded"],
     },
     "inventory": {"source": ["cairn.orders"], "detail-type": ["OrderCreated", "OrderCancelled", "PaymentFailed"]},
     "notifications": {
@@ -176,6 +183,11 @@ def create_order(
     from orders.domain import CreateOrder
 
     order_id = f"order-{uuid.uuid4()}"
+    intent = None
+    if token is not None:
+        from orders.app import payment_intents
+
+        intent = payment_intents().create(order_id, token)  # as POST /orders does
     runtime.handle(
         order_id,
         CreateOrder(
@@ -183,7 +195,7 @@ def create_order(
             customer_id=customer,
             items=items or LINES,
             currency="USD",
-            payment_token=token,
+            payment_intent=intent,
         ),
         context=CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=customer),
     )

@@ -40,7 +40,7 @@ def envelope(data, version: int, event_id: str = "e-1") -> EventEnvelope:
 def lifecycle() -> list[tuple[EventEnvelope, domain.OrderState]]:
     events = [
         domain.OrderCreated(
-            order_id="order-1", customer_id="alice", items=[LINE], currency="USD", total=Decimal("19.98"), payment_token="tok_visa"
+            order_id="order-1", customer_id="alice", items=[LINE], currency="USD", total=Decimal("19.98"), payment_intent="intent-1"
         ),
         domain.PaymentProcessed(payment_id="p-1", amount=Decimal("19.98")),
         domain.OrderShipped(tracking="TRACK1"),
@@ -63,8 +63,11 @@ def test_catalogue_covers_every_published_order_event_once():
         ("OrderCreated", 1),
         ("OrderDelivered", 1),
         ("OrderShipped", 1),
+        ("PaymentCaptured", 1),
+        ("PaymentDeclined", 1),
         ("PaymentFailed", 1),
         ("PaymentProcessed", 1),
+        ("PaymentRefunded", 1),
     ]
     document = json.loads(SCHEMA_PATH.read_text())
     assert {(e["type"], e["version"]) for e in document["events"]} == set(CATALOGUE)
@@ -96,8 +99,9 @@ def test_only_what_consumers_need_leaves_the_service():
     (created_env, created_state), (paid_env, paid_state), *_ = lifecycle()
     created = to_integration_events(created_env, created_state)[0].to_detail()
     paid = to_integration_events(paid_env, paid_state)[0].to_detail()
-    assert created["data"]["payment_token"] == "tok_visa"  # for the payment service only
-    assert "payment_token" not in paid["data"] and "payment_token" not in paid["data"]["order"]
+    assert created["data"]["payment_intent"] == "intent-1"  # a reference, never the token
+    assert "payment_token" not in json.dumps(created)
+    assert "payment_intent" not in paid["data"] and "payment_intent" not in paid["data"]["order"]
     text = json.dumps([created, paid])
     for internal in ("actor", "command_id", "cmd-1", "schema_version", "stream_id"):
         assert internal not in text
@@ -111,14 +115,14 @@ def test_order_created_without_a_token_carries_no_token_field():
     event = domain.OrderCreated(order_id="order-1", customer_id="alice", items=[LINE], currency="USD", total=Decimal("19.98"))
     state = domain.evolve(domain.initial_state(), event)
     detail = to_integration_events(envelope(event, 1), state)[0].to_detail()
-    assert "payment_token" not in detail["data"]  # so the payments rule's `exists` filter skips it
+    assert "payment_intent" not in detail["data"]  # absent, not null
 
 
 def test_parse_round_trip_and_errors():
     env, state = lifecycle()[0]
     detail = to_integration_events(env, state)[0].to_detail()
     parsed = parse_integration_event(detail)
-    assert isinstance(parsed, OrderCreatedV1) and parsed.data.payment_token == "tok_visa"
+    assert isinstance(parsed, OrderCreatedV1) and parsed.data.payment_intent == "intent-1"
     assert parse_integration_event(json.dumps(detail)) == parsed
     with pytest.raises(UnknownIntegrationEventError):
         parse_integration_event({**detail, "version": 2})
@@ -137,7 +141,7 @@ def test_parse_round_trip_and_errors():
 def test_eventbridge_shape_is_checked_against_the_envelope(load_event):
     bridge = load_event("eventbridge_order_created.json")
     event = event_from_eventbridge(bridge)
-    assert event.type == "OrderCreated" and event.data.payment_token == "tok_visa"
+    assert event.type == "OrderCreated" and event.data.payment_intent == "intent-visa"
     with pytest.raises(MalformedIntegrationEventError):
         event_from_eventbridge({**bridge, "detail-type": "OrderShipped"})
     with pytest.raises(MalformedIntegrationEventError):

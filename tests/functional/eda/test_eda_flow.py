@@ -8,6 +8,7 @@ from eda_support import create_order, deliver, publish, stream_events
 
 import inventory.handler
 import notifications.handler
+import orders.payment_events
 import payments.handler
 from integration import integration_event_id
 from payments import domain as payments_domain
@@ -21,6 +22,7 @@ def run_until_quiet(cloud, ctx, rounds: int = 5) -> None:
             deliver(cloud, "payments", payments.handler.handler, ctx),
             deliver(cloud, "inventory", inventory.handler.handler, ctx),
             deliver(cloud, "notifications", notifications.handler.handler, ctx),
+            deliver(cloud, "order_payments", orders.payment_events.handler, ctx),
         ]
         for response in responses:
             assert response == {"batchItemFailures": []}
@@ -37,17 +39,17 @@ def test_tok_visa_order_becomes_paid_by_itself_with_the_causation_chain(cloud, o
     assert paid.metadata.actor == "payments"
     assert paid.metadata.correlation_id == correlation
 
-    # PaymentProcessed <- PaymentSucceeded <- PaymentRequested <- integration OrderCreated <- OrderCreated
+    # PaymentProcessed <- integration PaymentCaptured <- PaymentSucceeded <- integration OrderCreated <- OrderCreated
     from payments.app import runtime as payments_runtime
 
     payment_stream = payments_domain.stream_id_for(payments_domain.payment_id_for(order_id))
-    payment_events = {e.event_id: e for e in stream_events(payments_runtime(), payment_stream)}
-    succeeded = payment_events[paid.metadata.causation_id]
-    assert succeeded.type == "PaymentSucceeded"
-    requested = payment_events[succeeded.metadata.causation_id]
-    assert requested.type == "PaymentRequested"
-    assert requested.metadata.causation_id == integration_event_id(created.event_id, "OrderCreated", 1)
-    assert {e.metadata.correlation_id for e in payment_events.values()} == {correlation}
+    payment_events = stream_events(payments_runtime(), payment_stream)
+    requested, succeeded = payment_events
+    assert (requested.type, succeeded.type) == ("PaymentRequested", "PaymentSucceeded")
+    assert paid.metadata.causation_id == integration_event_id(succeeded.event_id, "PaymentCaptured", 1)
+    assert succeeded.metadata.causation_id == integration_event_id(created.event_id, "OrderCreated", 1)
+    assert requested.metadata.causation_id == succeeded.metadata.causation_id
+    assert {e.metadata.correlation_id for e in payment_events} == {correlation}
 
     from inventory.app import store as inventory_store
 

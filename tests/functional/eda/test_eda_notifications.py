@@ -228,3 +228,38 @@ def test_a_user_without_an_address_is_stored_not_retried(store, lambda_context, 
     notifications.handler.handler(sqs_event(milestones(load_event, customer="ghost")["OrderCreated"]), lambda_context)
     assert [n.email_status for n in inbox(store, "ghost")] == ["NO_ADDRESS"]
     assert sent_emails() == []
+
+
+def test_the_orders_sealed_email_is_used_until_the_customer_is_erased(
+    store, lambda_context, load_event, email_on, monkeypatch
+):
+    """Issue 12: the event carries the order's e-mail sealed (never plaintext on the bus); the
+    sender opens it; once the customer is erased it reads nothing and the account address is used."""
+    import notifications.app
+    from cairn.aws import client
+    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+    from cairn.privacy.dynamodb import create_keys_table
+
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    create_keys_table(client("dynamodb"), "cairn-personal-data-keys")
+    monkeypatch.setenv("PERSONAL_DATA_KEYS_TABLE", "cairn-personal-data-keys")
+    monkeypatch.setenv("PERSONAL_DATA_KEY", key)
+    notifications.app.sender.cache_clear()
+    codec = PersonalDataCodec(DynamoDBKeyStore(client("dynamodb"), "cairn-personal-data-keys"), KmsKeyWrapper(kms, key))
+
+    events = milestones(load_event, customer=email_on)
+    order_id = events["OrderCreated"]["detail"]["subject"]
+    sealed = codec.seal({"email": "shipping-to@example.org"}, subject=email_on, stream_id=order_id, fields=("email",))
+    for event in events.values():
+        event["detail"]["data"]["order"]["email"] = sealed["email"]
+    assert "shipping-to@example.org" not in json.dumps(events)  # the bus never sees the address
+    notifications.handler.handler(sqs_event(events["OrderCreated"]), lambda_context)
+    assert [m.destinations["ToAddresses"] for m in sent_emails()] == [["shipping-to@example.org"]]
+
+    codec.erase(email_on, erased_by="staff")
+    notifications.app.sender.cache_clear()  # a fresh instance (a warm one forgets within the TTL)
+    notifications.handler.handler(sqs_event(events["OrderShipped"]), lambda_context)
+    assert sent_emails()[-1].destinations["ToAddresses"] == ["alice@example.com"]
+    stored = json.dumps(client("dynamodb").scan(TableName=store.table)["Items"])
+    assert "shipping-to@example.org" not in stored and sealed["email"]["ct"] not in stored

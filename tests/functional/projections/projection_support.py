@@ -214,6 +214,10 @@ def independent_analytics(
             "orders_cancelled": x,
             "revenue": str(r.quantize(cent)),
             "average_order_value": str((r / p).quantize(cent)) if p else "0.00",
+            # these flows refund nothing: the refund counters stay zero
+            "orders_refunded": 0,
+            "refunds": "0.00",
+            "net_revenue": str(r.quantize(cent)),
         }
         for key, (c, p, x, r) in totals.items()
     }

@@ -133,8 +133,8 @@ def test_the_snapshotter_takes_its_snapshots_from_kinesis_records(harness, snaps
 def test_lag_is_measured_in_seconds_from_kinesis_records():
     """Kinesis for DynamoDB writes ApproximateCreationDateTime in milliseconds; the converted
     record is in seconds, or LagSeconds would always read 0 (now - milliseconds < 0)."""
+    from cairn.lag import batch_lag_seconds
     from cairn.projections.kinesis import dynamodb_records, kinesis_record
-    from cairn.projections.lag import batch_lag_seconds
 
     created = 1_700_000_000
     stream_record = {"eventID": "e1", "eventName": "INSERT", "dynamodb": {

@@ -40,22 +40,6 @@ def test_unknown_command_fails_with_usage(capsys):
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
 
 
-def test_optional_command_is_discovered_when_its_module_exists(tmp_path, monkeypatch, capsys):
-    import cairn_tools
-    from cairn_tools.__main__ import available, main
-
-    assert "archive" not in available()
-    (tmp_path / "archive.py").write_text(
-        '"""``python -m cairn_tools archive``: a command that lands later."""\n'
-        "def main(argv):\n    print('archived', argv)\n    return 3\n"
-    )
-    monkeypatch.setattr(cairn_tools, "__path__", [*cairn_tools.__path__, str(tmp_path)])
-    assert "archive" in available()
-    assert main(["archive", "x"]) == 3
-    assert "archived ['x']" in capsys.readouterr().out
-    sys.modules.pop("cairn_tools.archive", None)
-
-
 def test_status_table_and_json(harness, capsys):
     from cairn_tools.__main__ import main
 

@@ -145,7 +145,7 @@ def test_cli_redrive_dry_run_and_json(harness, failed_queue, capsys):
     assert "redrive OrdersProjections (dry run) [" in captured.err and "batches" in captured.err
     assert main(["redrive", "OrdersProjections", "--queue-url", failed_queue]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["consumer", "batches", "redriven", "failed", "streams", "events"]
+    assert out.splitlines()[0].split() == ["consumer", "batches", "redriven", "failed", "skipped", "streams", "events"]
     assert_orders_match_store(harness, order_ids)
 
 
@@ -189,3 +189,35 @@ def test_kinesis_batch_is_read_back_from_the_fan_out_stream(harness, failed_queu
     harness.sqs.send_message(QueueUrl=failed_queue, MessageBody=json.dumps(message))
     gone = redrive(orders, harness.sqs, harness.reader.streams, kinesis=kinesis)
     assert (gone.redriven, gone.failed) == (0, 1) and "no longer in the stream" in gone.errors[0]
+
+
+def test_only_the_batches_holding_the_fixed_stream_are_redriven(harness, failed_queue):
+    """The on-failure queue is shared by every stream of a consumer: a batch that still fails must
+    not stop (nor be mistaken for) the one whose stream was fixed. ``only`` redrives the batches
+    holding the named streams and leaves the others queued, untouched; each batch read lists its
+    streams (what ``--dry-run`` shows)."""
+    from cairn_tools.redrive import RedriveError, redrive
+
+    seed_orders(harness, random.Random(45), 2)
+    records = [r for r in harness.reader.new() if stream_of(r).startswith("order-")]
+    fixed, broken = sorted({stream_of(r) for r in records})
+    for stream in (broken, fixed):  # the broken stream's batch first, as in a shared queue
+        harness.sqs.send_message(QueueUrl=failed_queue,
+                                 MessageBody=on_failure(harness, [r for r in records if stream_of(r) == stream]))
+    applied: list[str] = []
+
+    def apply(stream_id: str, versions: list[int]) -> int:
+        if stream_id == broken:
+            raise RedriveError(f"corrupt event in stream {stream_id!r}")
+        applied.append(stream_id)
+        return len(versions)
+
+    orders = consumer(harness, "OrdersProjections", failed_queue, apply)
+    dry = redrive(orders, harness.sqs, harness.reader.streams, dry_run=True)
+    assert [b["streams"] for b in dry.held] in ([[broken], [fixed]], [[fixed], [broken]]) and applied == []
+    result = redrive(orders, harness.sqs, harness.reader.streams, only=[fixed])
+    assert (result.batches, result.redriven, result.failed, result.skipped) == (2, 1, 0, 1), result.errors
+    assert applied == [fixed] and depth(harness, failed_queue) == 1
+    everything = redrive(orders, harness.sqs, harness.reader.streams)  # the broken one still fails, stays
+    assert (everything.redriven, everything.failed) == (0, 1) and broken in everything.errors[0]
+    assert applied == [fixed] and depth(harness, failed_queue) == 1

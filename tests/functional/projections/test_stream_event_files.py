@@ -55,6 +55,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "created_at": "2026-11-25T23:59:58.120Z",
             "updated_at": "2026-11-27T14:02:31.007Z",
             "tracking": "1Z999AA10123456784",
+            "refund": None,
             "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-25T23:59:58.120Z"},
@@ -74,6 +75,7 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
             "created_at": "2026-11-26T10:00:00.000Z",
             "updated_at": "2026-11-26T11:30:00.000Z",
             "tracking": None,
+            "refund": None,
             "pending": [],
             "timeline": [
                 {"type": "OrderCreated", "version": 1, "occurred_at": "2026-11-26T10:00:00.000Z"},
@@ -87,11 +89,14 @@ def expected_order_views() -> dict[str, dict[str, Any]]:
 EXPECTED_DAYS = [
     # created just before midnight, paid just after: creation and revenue land on different days
     {"date": "2026-11-25", "currency": "USD", "orders_created": 1, "orders_paid": 0, "orders_cancelled": 0,
-     "revenue": "0.00", "average_order_value": "0.00"},
+     "revenue": "0.00", "average_order_value": "0.00",
+     "orders_refunded": 0, "refunds": "0.00", "net_revenue": "0.00"},
     {"date": "2026-11-26", "currency": "EUR", "orders_created": 1, "orders_paid": 1, "orders_cancelled": 1,
-     "revenue": "120.00", "average_order_value": "120.00"},
+     "revenue": "120.00", "average_order_value": "120.00",
+     "orders_refunded": 0, "refunds": "0.00", "net_revenue": "120.00"},
     {"date": "2026-11-26", "currency": "USD", "orders_created": 0, "orders_paid": 1, "orders_cancelled": 0,
-     "revenue": "44.98", "average_order_value": "44.98"},
+     "revenue": "44.98", "average_order_value": "44.98",
+     "orders_refunded": 0, "refunds": "0.00", "net_revenue": "44.98"},
 ]
 
 
@@ -165,7 +170,8 @@ def test_poison_file_parks_only_its_stream(harness):
     assert [d for d in days if d["currency"] == "USD"] == [d for d in EXPECTED_DAYS if d["currency"] == "USD"]
     assert [d for d in days if d["currency"] == "EUR"] == [
         {"date": "2026-11-26", "currency": "EUR", "orders_created": 1, "orders_paid": 0, "orders_cancelled": 0,
-         "revenue": "0.00", "average_order_value": "0.00"}
+         "revenue": "0.00", "average_order_value": "0.00",
+         "orders_refunded": 0, "refunds": "0.00", "net_revenue": "0.00"}
     ]
     messages = harness.parked_messages()
     assert sorted(m["projection"] for m in messages) == ["analytics", "order_view", "user_orders"]

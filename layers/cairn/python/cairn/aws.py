@@ -28,6 +28,7 @@ from botocore.loaders import create_loader
 from cairn.deadline import DEADLINE_RESERVE_SECONDS, deadline, deadline_of, remaining_seconds
 
 __all__ = [
+    "ARCHIVE_READ_CONFIG",
     "DEFAULT_CONFIG",
     "DEADLINE_RESERVE_SECONDS",
     "SNAPSHOT_READ_CONFIG",
@@ -59,6 +60,16 @@ SNAPSHOT_READ_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=0.5,
     read_timeout=1,
+)
+
+
+# An archived range is not optional (unlike a snapshot): a bounded wait, then 503 + Retry-After.
+# Two attempts of at most 1 s connect + 2 s read: the worst case stays well inside an API
+# Gateway request (docs/archive.md).
+ARCHIVE_READ_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 2},
+    connect_timeout=1,
+    read_timeout=2,
 )
 
 

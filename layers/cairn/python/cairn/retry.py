@@ -60,6 +60,7 @@ TRANSIENT_EXCEPTIONS = frozenset(
         "TransientProjectionError",  # cairn.projections
         "EventStoreError",  # cairn.store: a transaction cancelled for a reason other than a condition
         "KeyServiceUnavailableError",  # cairn.privacy: KMS or the keys table throttled/unreachable
+        "ArchiveUnavailableError",  # cairn.archive: S3 slow or down while reading an archived range
     }
 )
 # ... except these, which say something about the request or the data: retrying cannot help

@@ -23,6 +23,9 @@ def registry_of(domain: ModuleType) -> EventRegistry:
     registry = EventRegistry()
     for event_type in domain.EVENT_TYPES:
         registry.register(event_type, schema_version=domain.SCHEMA_VERSIONS[event_type])
+    # ``UPCASTERS``: {(type name, from version): old payload -> next version's payload}
+    for (type_name, from_version), step in getattr(domain, "UPCASTERS", {}).items():
+        registry.upcaster(type_name, from_version)(step)
     return registry
 
 
@@ -41,19 +44,16 @@ def decider_of(domain: ModuleType, *, is_new: Callable[[Any], bool] | None = Non
 def runtime_from_env(
     registry: EventRegistry, decider: Decider, *, snapshots: bool = True, cache_size: int = 2048
 ) -> CommandRuntime:
-    """DynamoDB store (+ S3 snapshots) named by ``EVENTS_TABLE``, ``IDEMPOTENCY_TABLE``, ``SNAPSHOT_BUCKET``.
+    """DynamoDB store (+ S3 snapshots, + the S3 archive tier) named by ``EVENTS_TABLE``, ``IDEMPOTENCY_TABLE``,
+    ``SNAPSHOT_BUCKET`` (and ``ARCHIVE_BUCKET``).
 
     Imports the AWS adapters here, not at module import, so handler cold starts stay cheap.
     """
+    from cairn.archive.store import store_from_env
     from cairn.aws import SNAPSHOT_READ_CONFIG, LazyClient, client
-    from cairn.store.dynamodb import DynamoDBEventStore
 
-    store = DynamoDBEventStore(
-        registry,
-        client("dynamodb"),
-        events_table=os.environ["EVENTS_TABLE"],
-        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE"),
-    )
+    # ARCHIVE_BUCKET set: archived ranges are read from S3 (docs/archive.md)
+    store = store_from_env(registry, client("dynamodb"), os.environ["EVENTS_TABLE"], os.environ.get("IDEMPOTENCY_TABLE"))
     snapshot_store = None
     bucket = os.environ.get("SNAPSHOT_BUCKET") if snapshots else None
     if bucket:

@@ -14,7 +14,11 @@ from typing import Any
 
 from cairn.events.registry import EventRegistry
 
-__all__ = ["check_schemas", "dumps_schemas", "export_schemas"]
+__all__ = ["PERSONAL_MARK", "check_schemas", "dumps_schemas", "export_schemas", "personal_problems"]
+
+# issue 12: a personal field is marked in its schema and stored only sealed (docs/privacy.md)
+PERSONAL_MARK = "x-personal"
+SEALED_KEYS = frozenset({"pii", "sub", "kid", "ct"})
 
 _DOC_KEYWORDS = frozenset({"title", "description", "examples"})
 _NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"})
@@ -52,9 +56,13 @@ def check_schemas(committed: dict[str, Any], current: dict[str, Any]) -> list[st
     - a schema version went down;
     - the schema changed but ``schema_version`` did not;
     - ``schema_version`` went up without an upcaster from the committed version onwards;
-    - an upcaster the committed export had is gone.
+    - an upcaster the committed export had is gone;
+    - a field marked personal lost its mark, or a personal field is not stored sealed
+      (``personal_problems``): plaintext personal data would reach the immutable log.
     """
     problems: list[str] = []
+    for name in sorted(current):
+        problems.extend(personal_problems(name, current[name]["schema"], committed.get(name, {}).get("schema")))
     for name in sorted(committed):
         old = committed[name]
         new = current.get(name)
@@ -83,3 +91,40 @@ def check_schemas(committed: dict[str, Any], current: dict[str, Any]) -> list[st
             listed = ", ".join(f"v{v}" for v in missing)
             problems.append(f"{name}: schema_version {new_version} has no upcaster from {listed}")
     return problems
+
+
+def _personal(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        field: spec
+        for field, spec in (schema.get("properties") or {}).items()
+        if isinstance(spec, dict) and spec.get(PERSONAL_MARK)
+    }
+
+
+def _sealed_only(spec: dict[str, Any], defs: dict[str, Any]) -> bool:
+    """Every alternative of ``spec`` is null or the sealed-value object (nothing else)."""
+    options = spec.get("anyOf") or [spec]
+    for option in options:
+        if option.get("type") == "null":
+            continue
+        ref = option.get("$ref", "")
+        target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/$defs/") else option
+        props = (target or {}).get("properties") or {}
+        if set(props) != SEALED_KEYS or (target or {}).get("additionalProperties") is not False:
+            return False
+    return True
+
+
+def personal_problems(name: str, schema: dict[str, Any], committed: dict[str, Any] | None) -> list[str]:
+    """A personal field must be sealed-or-null; a field once personal stays personal (a stored
+    event has sealed values there, and new code must never write plaintext to that field)."""
+    found: list[str] = []
+    defs = schema.get("$defs") or {}
+    marked = _personal(schema)
+    for field, spec in sorted(marked.items()):
+        if not _sealed_only(spec, defs):
+            found.append(f"{name}: personal field {field!r} is not stored sealed (kernel.personal.Sealed)")
+    for field in sorted(_personal(committed or {})):
+        if field not in marked:
+            found.append(f"{name}: field {field!r} was personal and lost its {PERSONAL_MARK} mark")
+    return found

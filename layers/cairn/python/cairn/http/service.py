@@ -310,6 +310,11 @@ class HttpService:
             if isinstance(exc, ValidationError):  # a command built from valid-looking input said no
                 errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
                 return self.problem(problems.validation_failed(errors))
+            from cairn.archive.base import ArchiveError
+
+            if isinstance(exc, ArchiveError):  # an archived range unreadable: never a shorter history
+                self.logger.error("archived range unavailable", extra={"error": type(exc).__name__, "reason": str(exc)})
+                return self.problem(problems.service_unavailable(str(exc), retry_after=30))
             if transient_failure(exc):
                 self.logger.warning("transient failure", extra={"error": type(exc).__name__, "reason": str(exc)})
                 return self.problem(problems.service_unavailable())

@@ -135,7 +135,7 @@ class StreamConsumer:
     def process(self, records: Sequence[Mapping[str, Any]]) -> tuple[BatchReport, dict[str, StreamFailedError]]:
         """Run every projection over the batch; returns the report and the records to report failed
         (by sequence number)."""
-        from cairn.projections.lag import batch_lag_seconds
+        from cairn.lag import batch_lag_seconds
 
         report = BatchReport(records=len(records), lag_seconds=batch_lag_seconds(records))
         batches, positions = group_records(records, self._decode)
@@ -175,12 +175,16 @@ class StreamConsumer:
     def handle(
         self, event: Mapping[str, Any], context: Any = None, metrics: Any = None, consumer: str | None = None
     ) -> dict[str, Any]:
-        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``. ``consumer`` names the
-        function in the lag metrics (``CAIRN_CONSUMER`` wins)."""
+        """The Lambda handler body: returns ``{"batchItemFailures": [...]}``. ``event`` comes from
+        either source (DynamoDB Streams, or Kinesis Data Streams for DynamoDB: the fan-out), so no
+        handler can forget to convert it. ``consumer`` names the function in the lag metrics
+        (``CAIRN_CONSUMER`` wins)."""
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-        from cairn.projections.lag import emit_lag
+        from cairn.lag import emit_lag
+        from cairn.projections.kinesis import as_stream_event
 
+        event = as_stream_event(event)
         records = event.get("Records") or []
         report, failures = self.process(records)
         if metrics is not None:
@@ -208,6 +212,17 @@ class StreamConsumer:
         return process_partial_response(
             event=dict(event), record_handler=record_handler, processor=processor, context=context
         )
+
+    @classmethod
+    def for_lambda(cls, registry: EventRegistry, projections: Mapping[Any, str]) -> StreamConsumer:
+        """What a projection function builds once per execution environment: the event store
+        (``EVENTS_TABLE``, and the archive tier when ``ARCHIVE_BUCKET`` is set, for gap repair) and :meth:`from_env`'s engines on one DynamoDB client."""
+        from cairn.archive.store import store_from_env
+        from cairn.aws import client
+
+        dynamodb = client("dynamodb")
+        store = store_from_env(registry, dynamodb, os.environ["EVENTS_TABLE"])  # gap repair reads archived ranges too
+        return cls.from_env(registry, projections, store, client=dynamodb)
 
     @classmethod
     def from_env(
