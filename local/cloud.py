@@ -84,14 +84,17 @@ class StreamRetention:
     moto appends every stream record to one list forever and keeps every shard iterator.
     DynamoDB keeps records 24 hours and expires an iterator 15 minutes after handing it out.
     Here a shard drops the records every reader has passed (the lowest position of the
-    iterators handed out and not used yet) and the records older than ``retention_s``; a
-    shard nobody ever read keeps its records for ``retention_s``. A used iterator is kept
+    iterators handed out and not used yet) beyond the newest ``keep_passed`` of them, and the
+    records older than ``retention_s``; a shard nobody ever read keeps its records for
+    ``retention_s``. The passed records kept are what an on-failure destination points at: a
+    discarded batch stays readable for ``make redrive`` (as the Kinesis hub keeps its own). A used iterator is kept
     ``used_iterator_ttl_s`` for a retried GetRecords; one that points at trimmed records
     gets ``TrimmedDataAccessException``, as on AWS."""
 
     retention_s: float = 24 * 3600.0
     iterator_ttl_s: float = 15 * 60.0
     used_iterator_ttl_s: float = 60.0
+    keep_passed: int = 1000
     interval_s: float = 1.0
     trimmed: int = 0
     _last: float = 0.0
@@ -135,7 +138,8 @@ class StreamRetention:
                     n = 0
                     if shard.__dict__.get("_cairn_read"):
                         head = shard.starting_sequence_number + len(items)
-                        n = min(len(items), max(0, floors.get(id(shard), head) - shard.starting_sequence_number))
+                        passed = max(0, floors.get(id(shard), head) - shard.starting_sequence_number)
+                        n = min(len(items), max(0, passed - self.keep_passed))
                     while n < len(items) and items[n].record["dynamodb"]["ApproximateCreationDateTime"] < cutoff:
                         n += 1
                     if n:
