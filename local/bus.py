@@ -78,6 +78,19 @@ def transform_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
     return event
 
 
+def schedule_override(setting: str, rule: str) -> int | None:
+    """``CAIRN_LOCAL_SCHEDULE_SECONDS``: ``N`` fires every rate() rule every N s at most, ``N:a,b``
+    only the rules whose name contains ``a`` or ``b`` (e2e: the payment timeouts sweep, not the
+    archiver, digest and snapshot schedules too). Anything else (empty, not a number) is no override."""
+    seconds, _, names = setting.strip().partition(":")
+    if not seconds.isdigit():
+        return None
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if wanted and not any(n in rule for n in wanted):
+        return None
+    return max(1, int(seconds))
+
+
 class RuleTargets:
     """Delivers to Lambda targets of the template's rules."""
 
@@ -117,9 +130,8 @@ class RuleTargets:
                     continue
                 unit = {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
                 seconds = int(m.group(1)) * unit
-                # CAIRN_LOCAL_SCHEDULE_SECONDS=N fires rate() rules every N s at most (e2e: short timeouts)
-                faster = os.environ.get("CAIRN_LOCAL_SCHEDULE_SECONDS")
-                seconds = min(seconds, max(1, int(faster))) if faster else seconds
+                faster = schedule_override(os.environ.get("CAIRN_LOCAL_SCHEDULE_SECONDS", ""), t.rule)
+                seconds = min(seconds, faster) if faster else seconds
                 threading.Thread(target=self._tick, args=(t, seconds), daemon=True,
                                  name=f"schedule:{t.rule}").start()
 

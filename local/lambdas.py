@@ -258,7 +258,19 @@ class FunctionPool:
                 self.cold_starts += 1
                 env = self._start_env()
             deadline = time.time() + self.spec.timeout
-            env.conn.send({"request_id": request_id, "event": body, "deadline": deadline})
+            try:
+                env.conn.send({"request_id": request_id, "event": body, "deadline": deadline})
+            except OSError:
+                # died while idle (killed, out of memory) after _acquire looked: the request was
+                # never delivered, so a new environment takes it, as Lambda never routes to a dead one
+                log.warning("%s: execution environment (pid %s) was gone before request %s; a new one "
+                            "takes it", self.spec.logical_id, env.process.pid, request_id)
+                with self._cond:
+                    self._live.discard(env)
+                env.close(kill=True)
+                self.cold_starts += 1
+                env, cold = self._start_env(), True
+                env.conn.send({"request_id": request_id, "event": body, "deadline": deadline})
             if not env.conn.poll(self.spec.timeout):
                 with self._cond:
                     self._live.discard(env)

@@ -154,8 +154,9 @@ def cairn(tmp_path_factory) -> Iterator[Cairn]:
         [sys.executable, "-m", "local", "--port", "0", "--state-dir", str(state), "--quiet", "--no-access-log"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1",
-             # payment timeouts short enough to test (test_e2e_processes), swept every 2 s
-             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT}", "CAIRN_LOCAL_SCHEDULE_SECONDS": "2"},
+             # payment timeouts short enough to test (test_e2e_processes), swept every 2 s (only that
+             # schedule: the archiver, digest and snapshot schedules keep their own period)
+             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT}", "CAIRN_LOCAL_SCHEDULE_SECONDS": "2:PaymentTimeouts"},
         start_new_session=True,
     )
     outputs_file = state / "outputs.json"
