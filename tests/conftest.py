@@ -79,10 +79,20 @@ class EventTables:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """In-process moto for every AWS service, reset after the test."""
-    from moto import mock_aws
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto for every AWS service, reset after the test.
 
+    moto's S3 backend reloads its URL module (``importlib.reload``) on every request, in case
+    ``MOTO_S3_CUSTOM_ENDPOINTS`` changed; no test changes it. With threads the reload's import
+    lock stalled a race test for 10-100 s at random (tests/unit/test_archive.py): loaded once here.
+    Likewise moto.awslambda, which a table's first stream record imports: imported in a thread
+    racing two others it took seconds, so it is imported before any test starts threads."""
+    import moto.awslambda.utils  # noqa: F401
+    import moto.s3.urls
+    from moto import mock_aws
+    from moto.s3.models import S3Backend
+
+    monkeypatch.setattr(S3Backend, "_url_module", property(lambda self: moto.s3.urls))
     with mock_aws():
         yield
 
@@ -185,6 +195,7 @@ def schedule_order(units: dict[str, Any]) -> list[str]:
     return sorted(units, key=lambda u: (rank.get(u, len(rank)), 0 if u in rank else -len(units[u])))
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``pytest -n 2`` (make test) schedules by :func:`suite_of`, longest units first
     (:func:`schedule_order`). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8

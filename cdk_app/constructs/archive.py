@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.constructs.alerts import Alerts
+from cdk_app.constructs.buckets import log_access, versioned_private_bucket
 from cdk_app.constructs.event_store import EVENT_MUTATIONS, EventStore
 from cdk_app.constructs.function import METRICS_NAMESPACE, CairnFunction
 from cdk_app.constructs.nag import acknowledge, principal_scope, resource_finding
@@ -54,40 +54,11 @@ class ArchiveTier(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-replaced-archive-versions",
-                    noncurrent_version_expiration=Duration.days(noncurrent_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+        self.bucket = versioned_private_bucket(
+            self, "Bucket", expire_rule="expire-replaced-archive-versions", noncurrent_days=noncurrent_days,
             removal_policy=removal_policy,
         )
-        logs = store.access_logs_bucket
-        cfn_bucket = self.bucket.node.default_child
-        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(  # type: ignore[union-attr]
-            destination_bucket_name=logs.bucket_name, log_file_prefix=PREFIX
-        )
-        logs.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="S3ServerAccessLogsArchive",
-                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
-                actions=["s3:PutObject"],
-                resources=[logs.arn_for_objects(f"{PREFIX}*")],
-                conditions={
-                    "ArnLike": {"aws:SourceArn": self.bucket.bucket_arn},
-                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                },
-            )
-        )
+        log_access(self.bucket, store.access_logs_bucket, prefix=PREFIX, sid="S3ServerAccessLogsArchive")
 
         for reader in readers:
             self._grant_read(reader)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdk_app.constructs.buckets import log_access, versioned_private_bucket
 from cdk_app.constructs.nag import acknowledge, principal_scope, resource_finding
 
 __all__ = [
@@ -131,42 +132,11 @@ class EventStore(Construct):
             )
         self.access_logs_bucket = access_logs_bucket
 
-        self.snapshot_bucket = s3.Bucket(
-            self,
-            "Snapshots",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-old-snapshot-versions",
-                    noncurrent_version_expiration=Duration.days(noncurrent_snapshot_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            removal_policy=removal_policy,
+        self.snapshot_bucket = versioned_private_bucket(
+            self, "Snapshots", expire_rule="expire-old-snapshot-versions",
+            noncurrent_days=noncurrent_snapshot_days, removal_policy=removal_policy,
         )
-        # Server access logs, wired by hand under a bucket policy (not CDK's legacy log-delivery
-        # ACL, which depends on an app feature flag): the construct works in any app.
-        log_prefix = "snapshots/"
-        cfn_bucket = self.snapshot_bucket.node.default_child
-        cfn_bucket.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(  # type: ignore[union-attr]
-            destination_bucket_name=access_logs_bucket.bucket_name, log_file_prefix=log_prefix
-        )
-        access_logs_bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="S3ServerAccessLogs",
-                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
-                actions=["s3:PutObject"],
-                resources=[access_logs_bucket.arn_for_objects(f"{log_prefix}*")],
-                conditions={
-                    "ArnLike": {"aws:SourceArn": self.snapshot_bucket.bucket_arn},
-                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                },
-            )
-        )
+        log_access(self.snapshot_bucket, access_logs_bucket, prefix="snapshots/", sid="S3ServerAccessLogs")
 
     # -- grants ---------------------------------------------------------------------------------
 

@@ -34,8 +34,8 @@ EXTRA_ENV = {
     "GENERATION_CACHE_SECONDS": "0",
     "PROJECTION_MAX_ATTEMPTS": "3",
     "POWERTOOLS_SERVICE_NAME": "reliability",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "LOG_LEVEL": "WARNING",
+    # No log level of its own: a service logger built under WARNING here kept that level for the
+    # functional modules a worker ran next (their log-line checks saw nothing).
 }
 PARKED_QUEUE = "cairn-projections-parked"
 PROJECTION_TABLES = {

@@ -236,6 +236,7 @@ def test_concurrent_archive_append_and_rebuild(dynamodb_client: Any, event_table
     stream = "ledger-race"
     writer = tiered(dynamodb_client, event_tables, archive)
     done = threading.Event()
+    read_twice = threading.Event()  # the rebuild has read under the other two: not left to timing
     errors: list[BaseException] = []
 
     def append() -> None:
@@ -243,6 +244,8 @@ def test_concurrent_archive_append_and_rebuild(dynamodb_client: Any, event_table
             runtime = CommandRuntime(writer, ledger_decider(), None, StateCache())
             runtime.handle(stream, Open(owner="o"))
             for i in range(60):
+                if i == 30:
+                    read_twice.wait(timeout=60)
                 runtime.handle(stream, Deposit(amount=Decimal(1), ref=f"c{i}"))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -273,6 +276,8 @@ def test_concurrent_archive_append_and_rebuild(dynamodb_client: Any, event_table
                 assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
                 assert not seen or len(versions) >= seen[-1]
                 seen.append(len(versions))
+                if len(seen) >= 2:
+                    read_twice.set()
         except BaseException as exc:
             errors.append(exc)
 

@@ -45,7 +45,6 @@ def as_kinesis(batches: list[list[dict[str, Any]]], table: str) -> list[list[dic
 
 def test_orders_and_accounts_from_kinesis_records_fold_to_the_store(harness):
     from accounts import projections as account_projections
-    from cairn.projections.kinesis import handle_kinesis
 
     rng = random.Random(18)
     order_ids = seed_orders(harness, rng, 12)
@@ -53,17 +52,17 @@ def test_orders_and_accounts_from_kinesis_records_fold_to_the_store(harness):
     records = [r for r in harness.reader.new() if r["eventName"] == "INSERT"]
     orders = [r for r in records if stream_of(r).startswith("order-")]
     accounts = [r for r in records if stream_of(r).startswith("account-")]
-    # orders through the deployed handler (it takes either source), accounts through handle_kinesis
+    # orders through the deployed handler, accounts through the consumer's handle (both take either source)
     for batch in as_kinesis(chaotic_batches(orders, rng, duplicate=0.3, drop=0.3), harness.events_table):
         assert harness.orders(batch) == {"batchItemFailures": []}
     for batch in as_kinesis(chaotic_batches(accounts, rng, duplicate=0.3, drop=0.3), harness.events_table):
-        assert handle_kinesis(account_projections.consumer(), {"Records": batch}) == {"batchItemFailures": []}
+        assert account_projections.consumer().handle({"Records": batch}) == {"batchItemFailures": []}
     assert_orders_match_store(harness, order_ids)
     assert_accounts_match_store(harness, account_ids)
 
 
 def test_a_failed_stream_is_reported_by_its_kinesis_sequence_number(harness):
-    from cairn.projections.kinesis import dynamodb_records, handle_kinesis
+    from cairn.projections.kinesis import dynamodb_records
     from orders import projections as order_projections
 
     rng = random.Random(19)
@@ -79,7 +78,7 @@ def test_a_failed_stream_is_reported_by_its_kinesis_sequence_number(harness):
         for k, r in zip(batch, dynamodb_records(batch), strict=True)
         if stream_of(r) == victim and version_of(r) == 2
     )
-    response = handle_kinesis(order_projections.consumer(), {"Records": batch})
+    response = order_projections.consumer().handle({"Records": batch})
     assert response == {"batchItemFailures": [{"itemIdentifier": expected}]}
     # the other streams were applied despite the failure; the victim stopped before version 2
     from orders.read_models import OrderViews, order_view_from_events

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["as_stream_event", "dynamodb_records", "handle_kinesis", "is_kinesis_event", "kinesis_record"]
+__all__ = ["as_stream_event", "dynamodb_records", "is_kinesis_event", "kinesis_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,28 +119,3 @@ def as_stream_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
     if not is_kinesis_event(event):
         return event
     return {**event, "Records": dynamodb_records(event["Records"])}
-
-
-def handle_kinesis(consumer: Any, event: Mapping[str, Any], metrics: Any = None) -> dict[str, Any]:
-    """The Lambda handler body for a Kinesis source: ``{"batchItemFailures": [{"itemIdentifier":
-    <Kinesis sequence number>}]}`` for each stream that failed (its lowest record: Lambda retries
-    the shard from the lowest reported sequence number, so nothing after it is lost)."""
-    from cairn.projections.consumer import emit_metrics
-
-    records = dynamodb_records(event.get("Records") or [])
-    report, failures = consumer.process(records)
-    if metrics is not None:
-        emit_metrics(metrics, report)
-    logger.info(
-        "kinesis batch: %d records, %d applied, %d duplicates, %d gaps repaired, %d failed streams",
-        report.records,
-        report.events_applied,
-        report.duplicates_skipped,
-        report.gaps_repaired,
-        len(report.failed_streams),
-    )
-    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in sorted(failures, key=_order)]}
-
-
-def _order(sequence: str) -> int:
-    return int(sequence) if sequence.isdigit() else 0
