@@ -55,7 +55,7 @@ test: setup $(CHROMIUM) lint
 	$(PY) -m pytest -q -n 2
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow and not e2e"
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/contract tests/functional
 
 # Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
 test-deep: $(STAMP)
