@@ -167,53 +167,16 @@ def suite_of(nodeid: str) -> str:
     return path
 
 
-# The longest units of `make test` (seconds in a full run on the 2-core machine, 2026-12-05), handed
-# out first: xdist otherwise orders units by their number of tests, so a one-test module of five
-# minutes (the 10k shuffle) started last and ran alone at the end. Longest first keeps the two
-# workers busy to the end; a unit missing here only starts later, nothing is skipped.
-LONGEST_FIRST = (
-    "e2e",
-    "tests/reliability/test_shuffle_10k.py",
-    "tests/reliability/test_command_faults.py",
-    "tests/reliability/test_consumer_faults.py",
-    "infrastructure",
-    "tests/reliability/test_fuzz.py",
-    "tests/reliability/test_projection_faults.py",
-    "tests/reliability/test_stateful_accounts.py",
-    "tests/load/test_load_http.py",
-    "tests/load/test_bench_suites.py",
-    "tests/reliability/test_stateful_orders.py",
-    "tests/unit/test_commands_race.py",
-    "tests/reliability/test_publisher_faults.py",
-)
-
-
-def schedule_order(units: dict[str, Any]) -> list[str]:
-    """The units of :data:`LONGEST_FIRST` first (in that order), then the others by their number
-    of tests, largest first (xdist's own order)."""
-    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
-    return sorted(units, key=lambda u: (rank.get(u, len(rank)), 0 if u in rank else -len(units[u])))
-
-
 @pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``pytest -n 2`` (make test) schedules by :func:`suite_of`, longest units first
-    (:func:`schedule_order`). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8
+    """``pytest -n 2`` (make test) schedules by :func:`suite_of` (units with the most tests first,
+    xdist's order). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8
     writes the group into ``item._nodeid``, which pytest 9 no longer reads, so every test was its own
     group and each worker built its own synth and runtime."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SuiteScheduling(LoadScopeScheduling):
-        _ordered = False
-
         def _split_scope(self, nodeid: str) -> str:
             return suite_of(nodeid)
-
-        def _assign_work_unit(self, node: Any) -> None:
-            if not self._ordered:  # the work queue is complete when the first unit is handed out
-                for unit in schedule_order(dict(self.workqueue)):
-                    self.workqueue.move_to_end(unit)
-                self._ordered = True
-            super()._assign_work_unit(node)
 
     return SuiteScheduling(config, log)
