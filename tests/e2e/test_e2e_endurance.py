@@ -16,8 +16,8 @@ Fails when
   that slows with its data (the defect this guards) slows the commands and not the probe, or
 - the runtime's process tree (supervisor + moto, fork server, execution environments; RSS
   summed from /proc) grows by more than ``RSS_GROWTH_MB`` between the end of the first compared
-  chunk (every kind of command has run by then, so the environments it needs exist) and the end: the data written is a few MB; a leak of per-request state
-  is much more.
+  chunk (every kind of command has run by then, so the environments it needs exist) and the
+  end: the data written is a few MB; a leak of per-request state is much more.
 
 The bench (``python -m bench local_endurance``) runs 20,000 commands for the figures.
 """
