@@ -108,11 +108,11 @@ def test_errors_and_timeouts_map_like_api_gateway(runtime, client):
     assert client.json("GET", "/boom") == (500, {"message": "Internal Server Error"})
     t0 = time.time()
     status, headers, raw = client.call("GET", "/slow")
-    assert time.time() - t0 < 5  # the function's 2 s timeout, not the handler's 10 s sleep
+    assert time.time() - t0 < 8  # the function's 5 s timeout, not the handler's 10 s sleep
     assert status == 503 and headers["Content-Type"] == "application/problem+json"
     problem = json.loads(raw)
     assert problem["status"] == 503 and problem["title"] == "Service Unavailable"
-    assert "did not answer within its 2 s timeout" in problem["detail"]
+    assert "did not answer within its 5 s timeout" in problem["detail"]
     assert client.json("GET", "/env")[0] == 200  # a fresh environment replaces the killed one
 
 
@@ -192,7 +192,7 @@ def test_jwt_authorizer(runtime, client):
     assert claims["iss"] == runtime.issuer.issuer and claims["aud"] == runtime.issuer.audience
     assert ev["pathParameters"] == {"proxy": "a/b"} and ev["queryStringParameters"] == {"q": "1,2"}
     assert body["function_name"] == "Fixture-ApiFunction" and body["memory"] == 256
-    assert 0 < body["remaining_ms"] <= 2000
+    assert 0 < body["remaining_ms"] <= 5000  # the function's timeout
     assert client.json("GET", "/scoped", token=client.token())[0] == 403
     assert client.json("GET", "/scoped", token=client.token(scopes=["items/read"]))[0] == 404  # reached the fn
 
@@ -300,6 +300,9 @@ def test_rule_with_a_lambda_target(runtime, client):
 
 
 def test_concurrent_http_appends_lose_nothing(runtime, client):
+    """Eight racers on one stream, each retrying its conflicts: the last of them may retry ~30
+    times, which under a loaded machine took longer than the 2 s timeout the function had (a 503);
+    it has 5 s now."""
     token = client.token()
     n = 30
     with ThreadPoolExecutor(8) as pool:
