@@ -83,7 +83,7 @@ def schedule_override(setting: str, rule: str) -> int | None:
     only the rules whose name contains ``a`` or ``b`` (e2e: the payment timeouts sweep, not the
     archiver, digest and snapshot schedules too). Anything else (empty, not a number) is no override."""
     seconds, _, names = setting.strip().partition(":")
-    if not seconds.isdigit():
+    if not (seconds.isascii() and seconds.isdigit()):  # "²".isdigit() is True, int("²") raises
         return None
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if wanted and not any(n in rule for n in wanted):

@@ -23,7 +23,7 @@ def test_a_named_override_speeds_up_only_the_rules_it_names():
     assert schedule_override("5:Archive, PaymentTimeouts", ARCHIVE) == 5
 
 
-@pytest.mark.parametrize("setting", ["", "  ", "fast", "-3", "2.5", ":PaymentTimeouts", "x:PaymentTimeouts"])
+@pytest.mark.parametrize("setting", ["", "  ", "fast", "-3", "2.5", "²", "٣:PaymentTimeouts", ":PaymentTimeouts", "x:PaymentTimeouts"])
 def test_anything_else_is_no_override(setting):
     assert schedule_override(setting, TIMEOUTS) is None
 
