@@ -50,6 +50,7 @@ REQUESTS: dict[str, tuple[str, str, str, Any, bool, tuple[str, ...]]] = {
     "inventory.queries": ("GET", "/inventory/SKU-1", "GET /inventory/{sku}", None, True, ("query",)),
     "notifications.queries": ("GET", "/users/me/notifications", "GET /users/me/notifications", None, False,
                               ("query",)),
+    "catalog.api": ("GET", "/catalog/SKU-1", "GET /catalog/{sku}", None, False, ("query",)),
     "cairn_platform.ops": ("GET", "/ops/projections", "GET /ops/projections", None, True, ("query",)),
     "cairn_platform.public": ("GET", "/health", "GET /health", None, False, ()),
 }
@@ -156,7 +157,7 @@ def _tables(endpoint: str, env: dict[str, str]) -> None:
 
     create_tables(ddb, env["EVENTS_TABLE"], env["IDEMPOTENCY_TABLE"])
     for var in ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE", "ACCOUNT_VIEW_TABLE",
-                "INVENTORY_TABLE", "NOTIFICATIONS_TABLE"):
+                "INVENTORY_TABLE", "NOTIFICATIONS_TABLE", "CATALOG_TABLE"):
         ddb.create_table(
             TableName=env[var],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -168,6 +168,7 @@ def lambda_env(pycache: str, site: Path | None = None) -> dict[str, str]:
         "ACCOUNT_VIEW_TABLE": "cairn-account-view",
         "INVENTORY_TABLE": "cairn-inventory",
         "NOTIFICATIONS_TABLE": "cairn-notifications",
+        "CATALOG_TABLE": "cairn-catalog",
         "EVENT_BUS_NAME": "cairn-bus",
         "PARKED_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cairn-parked",
         "SNAPSHOT_EVERY": "order=50,account=100",
