@@ -17,7 +17,8 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,41 +473,34 @@ def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) 
         raise TransactionCanceledException(errors)
 
 
-_IN_PROCESS_IN_PLACE = False
+_FLAT_IN_PROCESS = 0  # open ``flat_in_process()`` blocks (tests/reliability's World)
 
 
-def _restore_in_place(backend: Any, original: Callable[..., None], transact_items: list[dict[str, Any]]) -> None:
-    """moto's own transaction, then its table swap undone: the table object (and its shard)
-    stays, its items come back from moto's copy and the shard loses the cancelled records.
-    For in-process moto (``_keep_tables_in_place_on_cancelled_transactions``); still O(tables)."""
-    tables = dict(backend.tables)
-    heads = {name: _stream_head(t) for name, t in tables.items() if t.stream_shard is not None}
-    try:
-        original(backend, transact_items)
-    finally:
-        for name, table in tables.items():
-            restored = backend.tables.get(name)
-            if restored is None or restored is table:
-                continue
-            shard = table.stream_shard
-            table.__dict__.update({k: v for k, v in restored.__dict__.items() if k != "stream_shard"})
-            table.stream_shard = shard
-            if shard is not None and name in heads:
-                del shard.items[max(0, heads[name] - shard.starting_sequence_number):]
-            backend.tables[name] = table
+@contextmanager
+def flat_in_process() -> Iterator[None]:
+    """The undo-log transactions and partition queries for in-process moto too, while open.
 
-
-def _keep_tables_in_place_on_cancelled_transactions() -> None:
-    """For in-process moto (``tests/reliability``): keep tables and shards in place when moto
-    rolls a transaction back, so open stream iterators stay valid. The local cloud's own
-    requests use the undo log instead."""
-    global _IN_PROCESS_IN_PLACE
-    _IN_PROCESS_IN_PLACE = True
+    tests/reliability's World builds on it: moto's own rollback swaps a table for its backup
+    (open stream iterators keep reading the discarded one) and copies every table a transaction
+    touches, which made its 10k suite quadratic. Other in-process tests keep moto's behaviour
+    (``tests/unit/test_store_moto_atomicity.py`` pins it)."""
+    global _FLAT_IN_PROCESS
     _flat_transactions()
+    _partition_queries()
+    _FLAT_IN_PROCESS += 1
+    try:
+        yield
+    finally:
+        _FLAT_IN_PROCESS -= 1
+
+
+def _flat() -> bool:
+    return _in_local_cloud() or _FLAT_IN_PROCESS > 0
 
 
 def _flat_transactions() -> None:
-    """Install the undo-log TransactWriteItems for requests served by the local cloud."""
+    """Install the undo-log TransactWriteItems for requests served by the local cloud (and in
+    ``flat_in_process`` blocks)."""
     global _PATCHED_TX
     if _PATCHED_TX:
         return
@@ -515,10 +509,8 @@ def _flat_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if _in_local_cloud():
+        if _flat():
             return _transact_with_undo_log(self, transact_items)
-        if _IN_PROCESS_IN_PLACE:
-            return _restore_in_place(self, original, transact_items)
         return original(self, transact_items)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
@@ -640,7 +632,7 @@ def _partition_queries() -> None:
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if not _in_local_cloud() or index_name or hash_key is None or not self.range_key_attr:
+        if not _flat() or index_name or hash_key is None or not self.range_key_attr:
             return original(self, hash_key, *args, **kwargs)
         partition = self.items.get(hash_key) or {}
         _scope.partition = (self, _candidates(self, hash_key, partition, args, kwargs))
@@ -833,6 +825,9 @@ class MotoServer:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # moto access log is noise
                 pass
 
+        from local import attribute_values
+
+        attribute_values.install()
         _let_moto_skip_lambda_targets()
         _untracked_moto_instances()
         _flat_transactions()

@@ -72,6 +72,14 @@ def _powertools_logs_reach_the_running_test() -> None:
                 handler.stream = _RUNNING_TESTS_STDOUT  # not setStream: it flushes the old one, maybe closed
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """moto serializes DynamoDB attribute values through a generic, slow path; the local runtime
+    and every in-process test use the equivalent fast one (local/attribute_values.py and its test)."""
+    from local import attribute_values
+
+    attribute_values.install()
+
+
 @dataclass(frozen=True)
 class EventTables:
     events: str

@@ -27,7 +27,6 @@ from tests.reliability.world import (
     Shard,
     check_read_models,
     deliver,
-    speed_up_moto,
     stream_of,
     virtual_shards,
 )
@@ -137,7 +136,6 @@ def build(rng: random.Random) -> dict[str, int]:
 def test_ten_thousand_events_shuffled_duplicated_bisected_audit_finds_zero_differences(world, monkeypatch):
     import cairn.events
 
-    speed_up_moto(monkeypatch)
     rng = random.Random(20261126)
     monkeypatch.setattr(cairn.events, "utc_now_iso", FakeClock(rng))
     started = time.perf_counter()
@@ -187,10 +185,13 @@ def test_ten_thousand_events_shuffled_duplicated_bisected_audit_finds_zero_diffe
     assert sum(s.records_delivered for s in report.values()) > TOTAL_EVENTS  # duplicates were delivered
 
 
-def test_the_moto_speedups_change_no_answer(world, monkeypatch):
+def test_the_world_s_flat_moto_changes_no_answer(world, monkeypatch):
     """Queries (pages, bounds, reverse) and a cancelled transaction's rollback are the same with
-    and without :func:`speed_up_moto`."""
+    the World's flat transactions and partition queries (local.cloud.flat_in_process) as with
+    moto's own."""
     from botocore.exceptions import ClientError
+
+    import local.cloud
 
     table = world.env["EVENTS_TABLE"]
     for stream in ("a", "b", "c"):
@@ -221,7 +222,9 @@ def test_the_moto_speedups_change_no_answer(world, monkeypatch):
         answers.append(world.dynamodb.scan(TableName=table)["Items"])
         return [{k: v for k, v in a.items() if k != "ResponseMetadata"} if isinstance(a, dict) else a for a in answers]
 
-    plain = observe()
-    speed_up_moto(monkeypatch)
+    with monkeypatch.context() as own:
+        own.setattr(local.cloud, "_FLAT_IN_PROCESS", 0)
+        plain = observe()
+    assert local.cloud._flat()
     assert observe() == plain
     assert plain[4] == "TransactionCanceledException"

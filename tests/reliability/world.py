@@ -97,6 +97,7 @@ class World:
     streams: Any = None
     queue_url: str = ""
     _mock: Any = None
+    _flat: Any = None
     _iterator: str | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
     _saved_client: Any = None
@@ -106,12 +107,13 @@ class World:
 
         import cairn.aws
         from cairn.store.dynamodb import create_tables
-        from local.cloud import _keep_tables_in_place_on_cancelled_transactions
+        from local.cloud import flat_in_process
 
         # moto swaps a table for its backup on a cancelled transaction and open stream
-        # iterators keep reading the discarded one (phantom records, later ones lost); the
-        # local runtime's fix of that emulation bug applies here too
-        _keep_tables_in_place_on_cancelled_transactions()
+        # iterators keep reading the discarded one (phantom records, later ones lost), and its
+        # transactions and queries cost O(table): the local runtime's fixes apply here too
+        self._flat = flat_in_process()
+        self._flat.__enter__()
         self._mock = mock_aws()
         self._mock.start()
         original = self._saved_client = cairn.aws.client
@@ -150,6 +152,7 @@ class World:
             else:
                 os.environ[name] = value
         self._mock.stop()
+        self._flat.__exit__(None, None, None)
 
     def _create_read_model_table(self, name: str) -> None:
         self.dynamodb.create_table(
@@ -524,63 +527,3 @@ def flatten(values: Iterable[Iterable[Any]]) -> Iterator[Any]:
     for value in values:
         yield from value
 
-
-# -- moto at 10,000 events -------------------------------------------------------------------------
-def speed_up_moto(monkeypatch: Any) -> None:
-    """Two of moto's per-request costs that grow with the whole table, made to grow with what the
-    request touches; the results are the same, only faster (the 10k suite needs it):
-
-    - a Query on the base table sorts every item of the table, then keeps the partition's;
-      here it starts from the partition's items;
-    - TransactWriteItems deep-copies a table (its rollback backup) once per *item* of the
-      transaction; here once per table per transaction (nothing changes between those copies).
-    """
-    import moto.dynamodb.models as backend_module
-    from moto.dynamodb.models.table import Table
-
-    original_query = Table.query
-
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        if index_name or hash_key is None or not self.range_key_attr:
-            return original_query(self, hash_key, *args, **kwargs)
-        partition = self.items.get(hash_key) or {}
-        items = sorted(partition.values(), key=lambda x: (x.hash_key, x.range_key))
-        self.__dict__["all_items"] = lambda: items
-        try:
-            return original_query(self, hash_key, *args, **kwargs)
-        finally:
-            del self.__dict__["all_items"]
-
-    monkeypatch.setattr(Table, "query", query)
-
-    original_transact = backend_module.DynamoDBBackend.transact_write_items
-    real_copy = backend_module.copy
-
-    class _OncePerTransaction:
-        """``copy`` for moto's module: deepcopy of the same table object only once per call."""
-
-        def __init__(self) -> None:
-            self.memo: dict[int, Any] | None = None
-
-        def deepcopy(self, value: Any, *args: Any) -> Any:
-            if self.memo is None or not isinstance(value, Table):
-                return real_copy.deepcopy(value, *args)
-            if id(value) not in self.memo:
-                self.memo[id(value)] = real_copy.deepcopy(value)
-            return self.memo[id(value)]
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_copy, name)
-
-    shim = _OncePerTransaction()
-
-    def transact_write_items(self: Any, transact_items: Any) -> Any:
-        shim.memo = {}
-        try:
-            return original_transact(self, transact_items)
-        finally:
-            shim.memo = None
-
-    monkeypatch.setattr(backend_module, "copy", shim)
-    monkeypatch.setattr(backend_module.DynamoDBBackend, "transact_write_items", transact_write_items)
