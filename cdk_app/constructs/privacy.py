@@ -1,9 +1,12 @@
-"""Personal-data keys (issue 12, docs/privacy.md): the KMS key that wraps per-subject data keys
-and the keys table that holds them wrapped, one item (key or erasure tombstone) per subject.
+"""Personal-data keys (issue 12, docs/privacy.md): the KMS key that wraps per-subject X25519
+private keys and the keys table that holds them (wrapped, next to the public key), one item (key
+pair or erasure tombstone) per subject.
 
-OrdersCommands seals and erases (``grant_codec``: the erasure routes live there); OrdersQueries
-only opens (``grant_open``: GetItem + Decrypt). No other function touches the keys. The keys table is *not* encrypted with this
-key (AWS-owned keys suffice for wrapped blobs) so an erasure never depends on the key's state.
+OrdersCommands seals and erases (``grant_seal``: a writer needs only the public key, so KMS
+``GenerateDataKey`` for a new subject and never ``Decrypt``; the erasure routes live there);
+OrdersQueries and the SES sender only open (``grant_open``: GetItem + Decrypt). No other function
+touches the keys. The keys table is *not* encrypted with this key (AWS-owned keys suffice for
+wrapped blobs) so an erasure never depends on the key's state.
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ class PersonalDataKeys(Construct):
             removal_policy=removal_policy,
         )
 
-    def grant_codec(self, grantee: iam.IGrantable) -> None:
-        """Seal and open: read a subject's wrapped key, store a new one, and (un)wrap with KMS
-        only under a ``subject`` encryption context."""
+    def grant_seal(self, grantee: iam.IGrantable) -> None:
+        """Seal only: read a subject's public key, store a new subject's key pair, generate its
+        private key with KMS under a ``subject`` encryption context — and no ``kms:Decrypt``: a
+        writer cannot open what it sealed."""
         self.table.grant(grantee, "dynamodb:GetItem", "dynamodb:PutItem")
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                actions=["kms:GenerateDataKey"],
                 resources=[self.key.key_arn],
                 conditions={"Null": {"kms:EncryptionContext:subject": "false"}},
             )

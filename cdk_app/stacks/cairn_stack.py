@@ -321,7 +321,7 @@ class CairnStack(Stack):
             store.grant_snapshot_read(fns[name].role)
 
         # -- personal data: OrdersCommands seals (and erases), OrdersQueries only opens ----------
-        self.personal_data.grant_codec(fns["OrdersCommands"].role)
+        self.personal_data.grant_seal(fns["OrdersCommands"].role)
         self.personal_data.grant_open(fns["OrdersQueries"].role)
 
         # -- queries: read only -----------------------------------------------------------------

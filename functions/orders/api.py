@@ -125,9 +125,10 @@ def _priced(body: CreateOrderBody) -> list[domain.OrderLine]:
 
 
 def _sealed_personal_data(body: CreateOrderBody, order_id: str) -> dict[str, Any]:
-    """``email``/``shipping_address`` sealed under the caller's data key (the plaintext never
-    reaches the event, the bus or a snapshot). KMS or the keys table down -> 503 + Retry-After,
-    before anything is written."""
+    """``email``/``shipping_address`` sealed to the caller's public key (the plaintext never
+    reaches the event, the bus or a snapshot; cold: one keys-table GetItem, no KMS call unless it
+    is the caller's first data). KMS or the keys table down -> 503 + Retry-After, before anything
+    is written."""
     plain = body.model_dump(mode="json", include=set(PERSONAL), exclude_none=True)
     if not plain:
         return {}

@@ -47,8 +47,10 @@ def payment_intents():
 
 @cache
 def personal_data():
-    """The crypto-shredding codec (issue 12): data keys wrapped by ``PERSONAL_DATA_KEY`` (KMS) and
-    kept in ``PERSONAL_DATA_KEYS_TABLE``; decrypted keys cached per warm instance (60 s)."""
+    """The crypto-shredding codec (issue 12): per-subject X25519 key pairs in
+    ``PERSONAL_DATA_KEYS_TABLE``, private keys wrapped by ``PERSONAL_DATA_KEY`` (KMS). Commands seal
+    with the public key (no KMS call), queries open with the private key; both cached per warm
+    instance (60 s)."""
     import os
 
     from cairn.aws import client

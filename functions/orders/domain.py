@@ -250,7 +250,7 @@ class OrderCreated(_Event):
     currency: str
     total: EventMoney
     payment_intent: str | None = None  # (events before issue 15 carried the token: ignored on read)
-    # v2 (issue 12): personal data, sealed under the customer's data key (kernel.personal)
+    # v2 (issue 12): personal data, sealed to the customer's public key (kernel.personal)
     email: Sealed | None = personal()
     shipping_address: Sealed | None = personal()
 

@@ -9,7 +9,7 @@ import pytest
 from cairn.privacy import InMemoryKeyStore, KeyStore, Tombstone, WrappedKey
 from cairn.privacy.dynamodb import DynamoDBKeyStore, create_keys_table
 
-KEY = WrappedKey("user-1", "kid-1", b"\x01wrapped", "2026-01-01T00:00:00.000Z")
+KEY = WrappedKey("user-1", "kid-1", b"\x01wrapped", "2026-01-01T00:00:00.000Z", b"\x02" * 32)
 
 
 class KeyStoreContract:
@@ -24,9 +24,16 @@ class KeyStoreContract:
         assert keys.put_if_absent(KEY) == KEY
         assert keys.get("user-1") == KEY
 
+    def test_a_key_read_back_carries_its_public_key(self, keys: KeyStore) -> None:
+        keys.put_if_absent(KEY)
+        back = keys.get("user-1")
+        assert isinstance(back, WrappedKey)
+        assert back.public_key == b"\x02" * 32 and back.wrapped == b"\x01wrapped"
+        assert isinstance(back.public_key, bytes)  # not a boto3 Binary or bytearray
+
     def test_first_key_wins(self, keys: KeyStore) -> None:
         keys.put_if_absent(KEY)
-        other = WrappedKey("user-1", "kid-2", b"other", "2026-01-02T00:00:00.000Z")
+        other = WrappedKey("user-1", "kid-2", b"other", "2026-01-02T00:00:00.000Z", b"\x03" * 32)
         assert keys.put_if_absent(other) == KEY
         assert keys.get("user-1") == KEY
 
@@ -50,7 +57,7 @@ class KeyStoreContract:
     def test_a_new_key_after_erasure(self, keys: KeyStore) -> None:
         keys.put_if_absent(KEY)
         keys.erase("user-1", erased_at="2026-02-01T00:00:00.000Z", erased_by="user-1")
-        fresh = WrappedKey("user-1", "kid-2", b"fresh", "2026-02-02T00:00:00.000Z")
+        fresh = WrappedKey("user-1", "kid-2", b"fresh", "2026-02-02T00:00:00.000Z", b"\x04" * 32)
         assert keys.put_if_absent(fresh) == fresh
         assert keys.get("user-1") == fresh
 
@@ -77,7 +84,12 @@ class TestDynamoDBKeyStore(KeyStoreContract):
         keys.erase("user-1", erased_at="2026-02-01T00:00:00.000Z", erased_by="user-1")
         item = keys.client.get_item(TableName="cairn-keys", Key={"subject": {"S": "user-1"}})["Item"]
         assert set(item) == {"subject", "erased_at", "erased_by", "erased_key_id"}
-        assert b"wrapped" not in repr(item).encode()
+        assert b"wrapped" not in repr(item).encode()  # neither half of the pair remains
+
+    def test_the_item_holds_the_public_key_as_binary(self, keys: DynamoDBKeyStore) -> None:
+        keys.put_if_absent(KEY)
+        item = keys.client.get_item(TableName="cairn-keys", Key={"subject": {"S": "user-1"}})["Item"]
+        assert item["public_key"] == {"B": b"\x02" * 32} and item["wrapped_key"] == {"B": b"\x01wrapped"}
 
     def test_get_is_one_call(self, keys: DynamoDBKeyStore, call_log: Any) -> None:
         keys.put_if_absent(KEY)
@@ -110,5 +122,5 @@ def test_dynamodb_put_decides_again_when_erased_meanwhile(dynamodb_client: Any) 
     create_keys_table(dynamodb_client, "cairn-keys")
     plain = DynamoDBKeyStore(dynamodb_client, "cairn-keys")
     plain.erase("user-1", erased_at="2026-02-01T00:00:00.000Z", erased_by="user-1")
-    fresh = WrappedKey("user-1", "kid-2", b"fresh", "2026-02-02T00:00:00.000Z")
+    fresh = WrappedKey("user-1", "kid-2", b"fresh", "2026-02-02T00:00:00.000Z", b"\x04" * 32)
     assert plain.put_if_absent(fresh) == fresh  # a tombstone never blocks a new key

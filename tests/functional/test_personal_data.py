@@ -1,5 +1,5 @@
 """Personal data that can be forgotten (issue 12, docs/privacy.md): ``email``/``shipping_address``
-on POST /orders sealed under the customer's data key; the owner and staff read them; erasure
+on POST /orders sealed to the customer's public key; the owner and staff read them; erasure
 destroys the key — after it a scan of every table, bucket and queue of the (moto) cloud finds the
 plaintext nowhere, while the orders keep their status, totals, history and verification."""
 
@@ -328,6 +328,31 @@ def test_kms_outage_on_create_is_503_and_writes_nothing(orders_api: Api, tag: st
         codec.kms.client = real
     assert reply.is_problem(503) and "retry-after" in reply.headers
     assert client("dynamodb").scan(TableName="cairn-events")["Count"] == 0
+
+
+def test_a_cold_create_for_a_known_customer_reads_one_key_item_and_never_calls_kms(
+    orders_api: Api, orders_queries: Api, call_log: Any, tag: str
+):
+    """OrdersCommands seals with the customer's public key: a cold instance makes one keys-table
+    GetItem and no KMS call, and works without kms:Decrypt (CDK grants it none)."""
+    from orders.app import personal_data
+
+    create(orders_api, **personal(f"{tag}a"))  # alice's first data made her key pair
+    personal_data.cache_clear()  # another OrdersCommands instance, cold, ...
+    codec = personal_data()
+    real = codec.kms.client
+    call_log.attach(real, codec.keys.client)
+    codec.kms.client = Outage(real, {"decrypt"}, code="AccessDeniedException")  # ... without kms:Decrypt
+    try:
+        order_id = create(orders_api, **personal(tag))
+        assert call_log.calls == ["GetItem"]
+        call_log.clear()
+        create(orders_api, **personal(f"{tag}c"))  # warm: none
+        assert call_log.calls == []
+    finally:
+        codec.kms.client = real
+    history = orders_queries.get(f"/orders/{order_id}/history", query={"version": 1}).json
+    assert (history["email"], history["personal_data"]) == (personal(tag)["email"], "present")
 
 
 def test_a_customer_sees_staff_acted_not_which_staff_member(orders_api: Api, orders_queries: Api):

@@ -1,6 +1,6 @@
 """Crypto-shredding's keys as synthesized (docs/privacy.md): a rotating KMS key, the keys table
-with PITR, and grants to exactly the two functions that need them: OrdersCommands seals and erases,
-OrdersQueries only opens."""
+with PITR, and grants to exactly the two functions that need them: OrdersCommands seals and erases
+(no kms:Decrypt: a writer needs only the public key), OrdersQueries only opens."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _role_of(synth: Synth, function: str) -> str:
 def test_only_the_orders_functions_hold_the_keys(synth: Synth) -> None:
     grants = _grants(synth)
     assert grants == {
-        _role_of(synth, "OrdersCommands"): ["dynamodb:GetItem", "dynamodb:PutItem", "kms:Decrypt", "kms:GenerateDataKey"],
+        _role_of(synth, "OrdersCommands"): ["dynamodb:GetItem", "dynamodb:PutItem", "kms:GenerateDataKey"],
         _role_of(synth, "OrdersQueries"): ["dynamodb:GetItem", "kms:Decrypt"],
     }
 
@@ -68,10 +68,10 @@ def _actions(statements: list[dict[str, Any]]) -> list[str]:
 def test_grants_are_least_privilege() -> None:
     stack = Stack(App(), "PrivacyGrants")
     keys = PersonalDataKeys(stack, "PersonalData")
-    codec = iam.Role(stack, "Codec", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    sealer = iam.Role(stack, "Sealer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     eraser = iam.Role(stack, "Eraser", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     opener = iam.Role(stack, "Opener", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    keys.grant_codec(codec)
+    keys.grant_seal(sealer)
     keys.grant_erase(eraser)
     keys.grant_open(opener)
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
@@ -79,14 +79,13 @@ def test_grants_are_least_privilege() -> None:
         json.dumps(p["Properties"]["Roles"]): p["Properties"]["PolicyDocument"]["Statement"]
         for p in policies.values()
     }
-    (codec_statements,) = [s for r, s in by_role.items() if "Codec" in r]
+    (sealer_statements,) = [s for r, s in by_role.items() if "Sealer" in r]
     (eraser_statements,) = [s for r, s in by_role.items() if "Eraser" in r]
-    assert _actions(codec_statements) == [
+    assert _actions(sealer_statements) == [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
-        "kms:Decrypt",
         "kms:GenerateDataKey",
-    ]
+    ]  # no kms:Decrypt: sealing needs only the public key in the table
     assert _actions(eraser_statements) == [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -94,7 +93,7 @@ def test_grants_are_least_privilege() -> None:
     (opener_statements,) = [s for r, s in by_role.items() if "Opener" in r]
     assert _actions(opener_statements) == ["dynamodb:GetItem", "kms:Decrypt"]
     assert all(s.get("Condition") for s in opener_statements if s["Action"] == "kms:Decrypt")
-    (kms_statement,) = [s for s in codec_statements if "kms:Decrypt" in s["Action"]]
+    (kms_statement,) = [s for s in sealer_statements if "kms:GenerateDataKey" in s["Action"]]
     assert kms_statement["Condition"] == {"Null": {"kms:EncryptionContext:subject": "false"}}
     Template.from_stack(stack).has_resource_properties(
         "AWS::KMS::Key", Match.object_like({"EnableKeyRotation": True})

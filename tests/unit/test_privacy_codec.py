@@ -1,4 +1,5 @@
-"""The crypto-shredding codec against moto's KMS: sealing, binding, tampering, erasure, the cache."""
+"""The crypto-shredding codec against moto's KMS: sealing (ECIES, X25519), binding, tampering,
+erasure, the cache, and the calls a cold or warm instance makes (writers: no KMS call at all)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+import cairn.privacy.codec as codec_module
 from cairn.http import transient_failure
 from cairn.privacy import (
     ERASED,
@@ -112,17 +115,60 @@ def test_moved_to_another_subject_fails(codec: PersonalDataCodec) -> None:
         codec.open({**mine, "email": forged}, stream_id=STREAM, fields=FIELDS)
 
 
-@pytest.mark.parametrize("position", [0, 12, -1], ids=["nonce", "ciphertext", "tag"])
+def _ct(value: dict[str, Any]) -> bytes:
+    return base64.b64decode(value["ct"])
+
+
+def _with_ct(stored: dict[str, Any], field: str, raw: bytes) -> dict[str, Any]:
+    return {**stored, field: {**stored[field], "ct": base64.b64encode(raw).decode()}}
+
+
+def test_ct_layout_is_ephemeral_key_nonce_body(codec: PersonalDataCodec) -> None:
+    first, second = sealed(codec), sealed(codec)
+    email, address = _ct(first["email"]), _ct(first["shipping_address"])
+    assert email[:32] == address[:32]  # one ephemeral key pair per seal() ...
+    assert email[32:44] != address[32:44]  # ... a fresh nonce per field
+    assert email[:32] != _ct(second["email"])[:32]  # and a new ephemeral key per call
+    body = json.dumps(PAYLOAD["email"]).encode()
+    assert len(email) == 32 + 12 + len(body) + 16
+
+
+@pytest.mark.parametrize(
+    "position", [0, 31, 32, 44, -1], ids=["ephemeral-key", "ephemeral-key-last", "nonce", "body", "tag"]
+)
 def test_tampered_ciphertext_fails(codec: PersonalDataCodec, position: int) -> None:
     stored = sealed(codec)
-    raw = bytearray(base64.b64decode(stored["email"]["ct"]))
+    raw = bytearray(_ct(stored["email"]))
     raw[position] ^= 0x01
-    tampered = {**stored, "email": {**stored["email"], "ct": base64.b64encode(bytes(raw)).decode()}}
     with pytest.raises(CiphertextError, match="tampered"):
-        cold(codec).open(tampered, stream_id=STREAM, fields=FIELDS)
+        cold(codec).open(_with_ct(stored, "email", bytes(raw)), stream_id=STREAM, fields=FIELDS)
 
 
-@pytest.mark.parametrize("ct", ["not base64!", "", base64.b64encode(b"short").decode()])
+def test_swapped_ephemeral_key_fails(codec: PersonalDataCodec) -> None:
+    stored, other = sealed(codec), sealed(codec)  # same subject, same key, another seal()
+    raw = _ct(other["email"])[:32] + _ct(stored["email"])[32:]
+    with pytest.raises(CiphertextError):
+        codec.open(_with_ct(stored, "email", raw), stream_id=STREAM, fields=FIELDS)
+
+
+def test_low_order_ephemeral_key_fails(codec: PersonalDataCodec) -> None:
+    stored = sealed(codec)
+    raw = bytes(32) + _ct(stored["email"])[32:]  # the all-zero point: ECDH refuses it
+    with pytest.raises(CiphertextError):
+        codec.open(_with_ct(stored, "email", raw), stream_id=STREAM, fields=FIELDS)
+
+
+@pytest.mark.parametrize(
+    "ct",
+    [
+        "not base64!",
+        "",
+        base64.b64encode(b"short").decode(),
+        base64.b64encode(b"\x09" * 59).decode(),  # one byte short of key + nonce + tag
+        base64.b64encode(b"\x09" * 60).decode(),  # key + nonce + a tag over nothing
+    ],
+    ids=["not-base64", "empty", "short", "truncated", "no-body"],
+)
 def test_malformed_ciphertext_fails(codec: PersonalDataCodec, ct: str) -> None:
     stored = sealed(codec)
     with pytest.raises(CiphertextError):
@@ -135,9 +181,24 @@ def test_wrong_key_material_fails(
     stored = sealed(codec)
     current = keys.get("user-1")
     assert isinstance(current, WrappedKey)
-    _, other_wrapped = kms.generate("user-1")  # a valid key for this subject, same key id: wrong bytes
-    keys._items["user-1"] = WrappedKey("user-1", current.key_id, other_wrapped, current.created_at)
+    other, other_wrapped = kms.generate("user-1")  # a valid pair for this subject, same key id
+    public = X25519PrivateKey.from_private_bytes(other).public_key().public_bytes_raw()
+    keys._items["user-1"] = WrappedKey("user-1", current.key_id, other_wrapped, current.created_at, public)
     with pytest.raises(CiphertextError):
+        cold(codec).open(stored, stream_id=STREAM, fields=FIELDS)
+
+
+def test_a_public_key_that_does_not_match_the_private_key_is_refused(
+    codec: PersonalDataCodec, keys: InMemoryKeyStore
+) -> None:
+    """Someone who replaced the public key in the table (so new data would be sealed to them) is
+    noticed by the first reader that unwraps the private key."""
+    stored = sealed(codec)
+    current = keys.get("user-1")
+    assert isinstance(current, WrappedKey)
+    forged = X25519PrivateKey.generate().public_key().public_bytes_raw()
+    keys._items["user-1"] = WrappedKey("user-1", current.key_id, current.wrapped, current.created_at, forged)
+    with pytest.raises(KeyUnwrapError, match="does not match"):
         cold(codec).open(stored, stream_id=STREAM, fields=FIELDS)
 
 
@@ -148,7 +209,9 @@ def test_wrapped_key_of_another_subject_does_not_unwrap(
     current = keys.get("user-1")
     assert isinstance(current, WrappedKey)
     _, theirs = kms.generate("user-2")  # encryption context {"subject": "user-2"}
-    keys._items["user-1"] = WrappedKey("user-1", current.key_id, theirs, current.created_at)
+    keys._items["user-1"] = WrappedKey(
+        "user-1", current.key_id, theirs, current.created_at, current.public_key
+    )
     with pytest.raises(KeyUnwrapError):
         cold(codec).open(stored, stream_id=STREAM, fields=FIELDS)
 
@@ -270,10 +333,110 @@ class _RacedKeyStore(InMemoryKeyStore):
         return super().put_if_absent(key)
 
 
-def test_racing_first_writers_share_one_key(kms: KmsKeyWrapper, clock: Clock) -> None:
-    _, rival_wrapped = kms.generate("user-1")
-    keys = _RacedKeyStore(WrappedKey("user-1", "rival-kid", rival_wrapped, "2026-01-01T00:00:00.000Z"))
+def test_racing_first_writers_share_one_key(
+    kms: KmsKeyWrapper, kms_client: Any, call_log: Any, clock: Clock
+) -> None:
+    rival, rival_wrapped = kms.generate("user-1")
+    public = X25519PrivateKey.from_private_bytes(rival).public_key().public_bytes_raw()
+    keys = _RacedKeyStore(
+        WrappedKey("user-1", "rival-kid", rival_wrapped, "2026-01-01T00:00:00.000Z", public)
+    )
     codec = PersonalDataCodec(keys, kms, clock=clock)
+    call_log.attach(kms_client)
     stored = sealed(codec)
+    assert call_log.calls == ["GenerateDataKey"]  # the loser seals to the winner's public key: no Decrypt
     assert stored["email"]["kid"] == "rival-kid"  # sealed under the key that won, not its own
     assert PersonalDataCodec(keys, kms, clock=clock).open(stored, stream_id=STREAM, fields=FIELDS) == PAYLOAD
+
+
+# -- calls: a writer needs only the public key (issue 12: <= 1 extra call cold, 0 warm) ---------
+@pytest.fixture
+def table_codec(kms: KmsKeyWrapper, dynamodb_client: Any, clock: Clock) -> PersonalDataCodec:
+    create_keys_table(dynamodb_client, "cairn-keys")
+    return PersonalDataCodec(DynamoDBKeyStore(dynamodb_client, "cairn-keys"), kms, clock=clock)
+
+
+def test_a_cold_seal_for_a_known_subject_is_one_getitem_and_no_kms_call(
+    table_codec: PersonalDataCodec, kms_client: Any, dynamodb_client: Any, call_log: Any
+) -> None:
+    sealed(table_codec)  # the subject's first write made the key
+    call_log.attach(kms_client, dynamodb_client)
+    writer = cold(table_codec)
+    stored = sealed(writer, {**PAYLOAD, "email": "second@example.org"})
+    assert call_log.calls == ["GetItem"]
+    call_log.clear()
+    sealed(writer)  # warm: none
+    sealed(writer, subject="user-1")
+    assert call_log.calls == []
+    assert cold(table_codec).open(stored, stream_id=STREAM, fields=FIELDS)["email"] == "second@example.org"
+
+
+def test_a_first_write_is_getitem_generate_putitem(
+    table_codec: PersonalDataCodec, kms_client: Any, dynamodb_client: Any, call_log: Any
+) -> None:
+    call_log.attach(kms_client, dynamodb_client)
+    sealed(table_codec, subject="user-new")
+    assert call_log.calls == ["GetItem", "GenerateDataKey", "PutItem"]
+
+
+def test_a_cold_open_is_getitem_and_decrypt_then_nothing(
+    table_codec: PersonalDataCodec, kms_client: Any, dynamodb_client: Any, call_log: Any
+) -> None:
+    stored = sealed(table_codec)
+    call_log.attach(kms_client, dynamodb_client)
+    reader = cold(table_codec)
+    assert reader.open(stored, stream_id=STREAM, fields=FIELDS) == PAYLOAD
+    assert call_log.calls == ["GetItem", "Decrypt"]
+    call_log.clear()
+    assert reader.open(sealed(table_codec), stream_id=STREAM, fields=FIELDS) == PAYLOAD
+    assert call_log.calls == []
+
+
+def test_the_item_holds_the_public_half_of_the_wrapped_private_key(
+    table_codec: PersonalDataCodec, kms: KmsKeyWrapper
+) -> None:
+    sealed(table_codec)
+    key = table_codec.keys.get("user-1")
+    assert isinstance(key, WrappedKey) and len(key.public_key) == 32
+    private = X25519PrivateKey.from_private_bytes(kms.unwrap("user-1", key.wrapped))
+    assert private.public_key().public_bytes_raw() == key.public_key
+
+
+class _SealOnlyKms:
+    """KMS for a function granted GenerateDataKey only: Decrypt is refused."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def generate_data_key(self, **kwargs: Any) -> Any:
+        return self.real.generate_data_key(**kwargs)
+
+    def decrypt(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Decrypt")
+
+
+def test_a_writer_with_only_the_public_key_cannot_open(codec: PersonalDataCodec, kms: KmsKeyWrapper) -> None:
+    sealed(codec)  # the subject has a key
+    writer = PersonalDataCodec(
+        codec.keys, KmsKeyWrapper(_SealOnlyKms(kms.client), kms.key_id), clock=codec.clock
+    )
+    stored = sealed(writer)  # sealing needs no Decrypt ...
+    stored_new = sealed(writer, subject="user-new")  # ... not even for a new subject
+    for payload in (stored, stored_new):
+        with pytest.raises(KeyUnwrapError):  # ... opening does, even on the instance that sealed
+            writer.open(payload, stream_id=STREAM, fields=FIELDS)
+        assert cold(codec).open(payload, stream_id=STREAM, fields=FIELDS) == PAYLOAD
+
+
+def test_one_key_agreement_per_sealed_payload(codec: PersonalDataCodec, monkeypatch: Any) -> None:
+    stored = sealed(codec)
+    derived: list[bytes] = []
+    real = codec_module._derive
+
+    def counting(shared: bytes, eph: bytes, public: bytes, kid: str) -> Any:
+        derived.append(eph)
+        return real(shared, eph, public, kid)
+
+    monkeypatch.setattr(codec_module, "_derive", counting)
+    assert cold(codec).open(stored, stream_id=STREAM, fields=FIELDS) == PAYLOAD
+    assert len(derived) == 1  # two fields, one ephemeral key: one ECDH + HKDF

@@ -1,8 +1,8 @@
 """Personal data that can be forgotten: crypto-shredding (issue 12, docs/privacy.md).
 
-Personal fields of events are sealed with AES-GCM under a data key per subject; data keys are
-generated and wrapped by KMS and stored wrapped in a keys table; erasing a subject destroys its
-wrapped key. ``cairn.privacy.dynamodb`` (the keys table adapter) is imported lazily so importing
+Personal fields of events are sealed to a per-subject X25519 public key (ephemeral ECDH + HKDF +
+AES-256-GCM); the private key comes from KMS GenerateDataKey and is stored only KMS-wrapped, next
+to the public key, in a keys table; erasing a subject destroys the pair. ``cairn.privacy.dynamodb`` (the keys table adapter) is imported lazily so importing
 this package never pulls in botocore.
 """
 

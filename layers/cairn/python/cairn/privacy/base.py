@@ -1,4 +1,4 @@
-"""The keys table's interface: one wrapped data key, or one erasure tombstone, per data subject.
+"""The keys table's interface: one key pair (private key wrapped), or one erasure tombstone, per subject.
 
 Why an ABC: the codec and the erasure use case depend on this, not on DynamoDB; the in-memory
 fake and the DynamoDB adapter honour one contract suite (tests/contract/test_key_store.py).
@@ -39,12 +39,14 @@ class CiphertextError(PrivacyError):
 
 @dataclass(frozen=True, slots=True)
 class WrappedKey:
-    """A subject's data key as stored: only the KMS-wrapped blob, never the plaintext."""
+    """A subject's X25519 key pair as stored: the private key only KMS-wrapped, never in plaintext;
+    the public key in the clear (it seals, it cannot open)."""
 
     subject: str
     key_id: str  # random id written next to every ciphertext: tells "erased" from "tampered"
-    wrapped: bytes  # KMS CiphertextBlob (encryption context: {"subject": subject})
+    wrapped: bytes  # KMS CiphertextBlob of the 32-byte private key (encryption context: {"subject": subject})
     created_at: str
+    public_key: bytes  # raw 32-byte X25519 public key: all a writer needs (no KMS call to seal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class Tombstone:
 
 
 class KeyStore(ABC):
+    """One item per subject: its key pair (wrapped private key + public key) or its tombstone."""
+
     @abstractmethod
     def get(self, subject: str) -> WrappedKey | Tombstone | None:
         """The subject's current key, its tombstone, or None if never seen."""

@@ -1,4 +1,8 @@
-"""The keys table on DynamoDB (PK ``subject``): one item per subject, a key or a tombstone.
+"""The keys table on DynamoDB (PK ``subject``): one item per subject, a key pair or a tombstone.
+
+A key item holds ``key_id``, ``wrapped_key`` (the KMS-wrapped X25519 private key), ``public_key``
+(raw, in the clear: writers seal with one GetItem) and ``created_at``; a tombstone holds
+``erased_at``, ``erased_by``, ``erased_key_id`` and no key material, neither half of the pair.
 
 Erasure is one conditional PutItem that replaces the item: the wrapped key and the tombstone
 never coexist, and there is no step after which a crash leaves the key half-deleted. PITR on the
@@ -39,6 +43,7 @@ class DynamoDBKeyStore(KeyStore):
                     "subject": {"S": key.subject},
                     "key_id": {"S": key.key_id},
                     "wrapped_key": {"B": key.wrapped},
+                    "public_key": {"B": key.public_key},
                     "created_at": {"S": key.created_at},
                 },
                 ConditionExpression="attribute_not_exists(wrapped_key)",
@@ -96,7 +101,13 @@ def _from_item(item: dict[str, Any]) -> WrappedKey | Tombstone:
     if "erased_at" in item:
         kid = item.get("erased_key_id", {}).get("S")
         return Tombstone(subject, item["erased_at"]["S"], item["erased_by"]["S"], kid)
-    return WrappedKey(subject, item["key_id"]["S"], bytes(item["wrapped_key"]["B"]), item["created_at"]["S"])
+    return WrappedKey(
+        subject,
+        item["key_id"]["S"],
+        bytes(item["wrapped_key"]["B"]),
+        item["created_at"]["S"],
+        bytes(item["public_key"]["B"]),
+    )
 
 
 def create_keys_table(client: Any, table_name: str) -> None:
