@@ -78,6 +78,27 @@ def pytest_configure(config: pytest.Config) -> None:
     from local import attribute_values
 
     attribute_values.install()
+    _symmetric_kms_keys_share_one_signing_key()
+
+
+def _symmetric_kms_keys_share_one_signing_key() -> None:
+    """moto makes an RSA-2048 private key (~45 ms) for every KMS key, symmetric ones included,
+    where it serves only Sign/Verify — which KMS refuses for a symmetric key. Every World of the
+    fault suites creates one; symmetric keys here share one generated once. Asymmetric specs are
+    unchanged."""
+    import moto.kms.models as kms_models
+
+    original = kms_models.generate_private_key
+    shared: list[Any] = []
+
+    def generate_private_key(key_spec: str) -> Any:
+        if key_spec not in ("SYMMETRIC_DEFAULT", None):
+            return original(key_spec)
+        if not shared:
+            shared.append(original(key_spec))
+        return shared[0]
+
+    kms_models.generate_private_key = generate_private_key
 
 
 @dataclass(frozen=True)
@@ -94,14 +115,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ``MOTO_S3_CUSTOM_ENDPOINTS`` changed; no test changes it. With threads the reload's import
     lock stalled a race test for 10-100 s at random (tests/unit/test_archive.py): loaded once here.
     Likewise moto.awslambda, which a table's first stream record imports: imported in a thread
-    racing two others it took seconds, so it is imported before any test starts threads."""
+    racing two others it took seconds, so it is imported before any test starts threads.
+
+    Transactions roll back from an undo log and queries start from their partition, as in the
+    local runtime (``local.cloud.flat_in_process``): moto's own deep-copies every table a
+    transaction touches once per item, which made building a few hundred events take seconds.
+    tests/unit/test_store_moto_atomicity.py pins moto's own behaviour and opts out."""
     import moto.awslambda.utils  # noqa: F401
     import moto.s3.urls
     from moto import mock_aws
     from moto.s3.models import S3Backend
 
+    from local.cloud import flat_in_process
+
     monkeypatch.setattr(S3Backend, "_url_module", property(lambda self: moto.s3.urls))
-    with mock_aws():
+    with flat_in_process(), mock_aws():
         yield
 
 

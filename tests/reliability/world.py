@@ -86,6 +86,18 @@ COMPOSITION_MODULES = (
 
 
 # -- the world --------------------------------------------------------------------------------------
+_INSPECTION_CLIENTS: dict[str, Any] = {}
+
+
+def _inspection(service: str, make: Callable[[str], Any]) -> Any:
+    """The test's own (unhooked) client of ``service``, made once per process: a fault suite
+    builds a World per fault, and making six clients each time was a tenth of its run. moto's
+    stub is global, so a client made under one World's mock serves the next one's."""
+    if service not in _INSPECTION_CLIENTS:
+        _INSPECTION_CLIENTS[service] = make(service)
+    return _INSPECTION_CLIENTS[service]
+
+
 @dataclass
 class World:
     injector: FaultInjector = field(default_factory=FaultInjector)
@@ -123,13 +135,13 @@ class World:
             return injector.attach(original(*args, **kwargs))
 
         cairn.aws.client = hooked_client
-        self.dynamodb, self.s3, self.sqs = original("dynamodb"), original("s3"), original("sqs")
-        self.events, self.streams = original("events"), original("dynamodbstreams")
+        self.dynamodb, self.s3, self.sqs = (_inspection(s, original) for s in ("dynamodb", "s3", "sqs"))
+        self.events, self.streams = (_inspection(s, original) for s in ("events", "dynamodbstreams"))
         create_tables(self.dynamodb, ENV["EVENTS_TABLE"], ENV["IDEMPOTENCY_TABLE"])
         for var in READ_MODEL_TABLES:
             self._create_read_model_table(ENV[var])
         self.s3.create_bucket(Bucket=ENV["SNAPSHOT_BUCKET"])
-        kms = original("kms")  # the payment-intents key under the alias ENV names
+        kms = _inspection("kms", original)  # the payment-intents key under the alias ENV names
         kms.create_alias(AliasName=ENV["PAYMENT_INTENTS_KEY"],
                          TargetKeyId=kms.create_key(Description="payment intents")["KeyMetadata"]["KeyId"])
         self.queue_url = self.sqs.create_queue(QueueName=PARKED_QUEUE)["QueueUrl"]

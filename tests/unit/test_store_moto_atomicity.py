@@ -26,6 +26,16 @@ from moto.dynamodb.models import table as moto_table
 KEY = {"stream_id": {"S": "s-1"}, "version": {"N": "1"}}
 
 
+@pytest.fixture(autouse=True)
+def _moto_s_own_transactions(aws: None) -> Any:
+    """moto's own TransactWriteItems and Query, not the undo log the ``aws`` fixture turns on."""
+    import local.cloud
+
+    local.cloud._FLAT_IN_PROCESS -= 1
+    yield
+    local.cloud._FLAT_IN_PROCESS += 1
+
+
 def _put(client: Any, table: str, item: dict[str, Any]) -> None:
     client.put_item(
         TableName=table,
