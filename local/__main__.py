@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             runtime.warnings.append(f"demo catalog: {', '.join(seeded)}")
         except (RuntimeError, OSError) as exc:
             runtime.warnings.append(f"demo catalog not seeded: {exc}")
+        if runtime.lambdas is not None:  # seeding's environments: the session starts as after a deploy
+            closed = runtime.lambdas.close_idle()
+            print(f"local: start-up done, its {closed} idle execution environments closed", file=sys.stderr, flush=True)
     _banner(runtime, time.time() - t0)
 
     stop = threading.Event()

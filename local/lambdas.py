@@ -310,8 +310,9 @@ class FunctionPool:
         finally:
             self._release(keep)
 
-    def reap(self, idle_seconds: float) -> None:
-        """Close environments idle for longer than ``idle_seconds`` or built from old code."""
+    def reap(self, idle_seconds: float) -> int:
+        """Close environments idle for longer than ``idle_seconds`` or built from old code; how
+        many (dead ones included)."""
         now = time.time()
         with self._cond:
             dead = [e for e in self._idle if not e.process.is_alive()]
@@ -324,6 +325,7 @@ class FunctionPool:
             self._retire(env)
         for env in stale:
             env.close()
+        return len(dead) + len(stale)
 
     def shutdown(self) -> None:
         with self._cond:
@@ -440,6 +442,12 @@ class LambdaService:
                   "throttles": p.throttles, "warm": len(p._idle), "busy": p._busy, "pids": p.pids()}
             for lid, p in self.pools.items()
         }
+
+    def close_idle(self) -> int:
+        """Close every idle environment now; how many. ``make dev`` calls it when start-up's
+        seeding is done: the environments it warmed (Public, Catalog, the catalog projections)
+        would otherwise stay resident for the whole idle timeout (docs/local.md)."""
+        return sum(pool.reap(-1.0) for pool in self.pools.values())
 
     def shutdown(self) -> None:
         self._stop.set()

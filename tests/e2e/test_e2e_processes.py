@@ -68,6 +68,23 @@ def test_the_readme_story_prices_from_the_seeded_catalog(cairn):
     assert status == 409 and problem["type"].endswith("/unknown-product"), problem
 
 
+def test_start_up_closes_the_environments_its_seeding_warmed(cairn):
+    """``make dev`` seeds the catalog through the API, then closes the environments that warmed
+    (Public, Catalog, the catalog projections): a session does not carry them for the idle timeout
+    (issue 19's memory bound)."""
+    import re
+
+    if cairn.state_dir is None:
+        pytest.skip("CAIRN_E2E_OUTPUTS: a runtime started elsewhere has no log here")
+
+    def closed() -> int | None:
+        found = re.search(r"start-up done, its (\d+) idle execution environments closed",
+                          (cairn.state_dir / "runtime.log").read_text())
+        return int(found.group(1)) if found else None
+
+    assert wait_for("the start-up line", closed, timeout=90) >= 2
+
+
 def test_paid_then_cancelled_is_refunded_by_the_payment_service(cairn, staff):
     customer = cairn.token(f"bob-{uuid.uuid4().hex[:6]}")
     sku = _sku()

@@ -164,6 +164,37 @@ def test_a_killed_environment_is_replaced_without_a_restart(runtime, client):
     assert not set(api_status()["pids"]) & set(pids)
 
 
+def test_an_environment_found_dead_at_delivery_is_replaced_for_that_request(runtime, client, monkeypatch):
+    """The environment dies after ``_acquire`` saw it alive and before the request is sent (the
+    window a kill of an idle environment can hit): the request was never delivered, so a new
+    environment serves it — a 200, not a 503."""
+    pool = runtime.lambdas.pools["ApiFunction"]
+    warm_pid = client.json("GET", "/env")[1]["pid"]
+    original = pool._acquire
+
+    def acquire_then_die():
+        env, cold = original()
+        if env is not None:
+            env.process.kill()
+            env.process.join(timeout=5)
+        return env, cold
+
+    monkeypatch.setattr(pool, "_acquire", acquire_then_die)
+    status, body = client.json("GET", "/env")
+    monkeypatch.undo()
+    assert status == 200 and body["pid"] != warm_pid
+
+
+def test_closing_idle_environments_keeps_the_function_serving(runtime, client):
+    """``close_idle`` (after ``make dev``'s seeding) ends every idle environment; the next request
+    starts a new one."""
+    warm_pid = client.json("GET", "/env")[1]["pid"]
+    assert runtime.lambdas.close_idle() >= 1
+    assert runtime.lambdas.stats()["ApiFunction"]["warm"] == 0
+    status, body = client.json("GET", "/env")
+    assert status == 200 and body["pid"] != warm_pid
+
+
 def test_response_inference_binary_and_cookies(client):
     status, headers, body = client.call("GET", "/raw")
     assert status == 200 and json.loads(body) == {"hello": "world"}
