@@ -103,10 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    wait_until_stopped(stop)
     print("local: stopping", file=sys.stderr, flush=True)
     runtime.stop()
     return 0
+
+
+def wait_until_stopped(stop: threading.Event, poll: float = 0.5) -> None:
+    """Block the main thread until a signal handler sets ``stop``.
+
+    Not an untimed ``stop.wait()``: the kernel may deliver SIGINT/SIGTERM to any thread of the
+    process (the runtime has dozens), and then only flags the main thread, which runs Python's
+    handlers when it next executes bytecode — blocked in an untimed wait it never did, and a
+    Ctrl-C of ``make dev`` (or the test suites' SIGTERM) was ignored: one stop in five hung here."""
+    while not stop.wait(poll):
+        pass
 
 
 def _banner(runtime: object, seconds: float) -> None:

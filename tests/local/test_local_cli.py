@@ -66,3 +66,34 @@ def test_editing_source_retires_warm_environments(tmp_path):
         assert service.code_generation == before + 1
     finally:
         service.shutdown()
+
+
+def test_a_signal_delivered_to_another_thread_still_stops_the_runtime():
+    """``make dev`` waits in its main thread for SIGINT/SIGTERM; the kernel may deliver the signal
+    to any of the runtime's threads. Here it is sent to a helper thread (``pthread_kill``): the
+    main thread must still run the handler and stop within a poll, not wait until woken."""
+    import signal
+    import threading
+
+    from local.__main__ import wait_until_stopped
+
+    stop, returned = threading.Event(), threading.Event()
+    previous = signal.signal(signal.SIGUSR1, lambda *_: stop.set())
+
+    def deliver_elsewhere() -> None:
+        time.sleep(0.3)  # the main thread is waiting by now
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+        if not returned.wait(5):
+            stop.set()  # rescue: an untimed wait would never have returned
+
+    helper = threading.Thread(target=deliver_elsewhere)
+    started = time.monotonic()
+    helper.start()
+    try:
+        wait_until_stopped(stop)
+        elapsed = time.monotonic() - started
+        returned.set()
+    finally:
+        helper.join()
+        signal.signal(signal.SIGUSR1, previous)
+    assert elapsed < 3, f"the main thread ran the handler only after {elapsed:.1f} s"
