@@ -75,8 +75,10 @@ class FunctionSpec:
 
 
 _STORE = ("EVENTS_TABLE", "IDEMPOTENCY_TABLE", "SNAPSHOT_BUCKET")
+PERSONAL_DATA_KEY_CACHE_SECONDS = 60  # cairn.privacy.DEFAULT_TTL_SECONDS: docs/privacy.md
 _ORDER_VIEWS = ("ORDER_VIEW_TABLE", "USER_ORDERS_TABLE", "ANALYTICS_TABLE")
-_PERSONAL_DATA = ("PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY")  # issue 12: crypto-shredding
+# issue 12: crypto-shredding (the cache bound is how long an erasure takes to reach warm instances)
+_PERSONAL_DATA = ("PERSONAL_DATA_KEYS_TABLE", "PERSONAL_DATA_KEY", "PERSONAL_DATA_KEY_CACHE_SECONDS")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("OrdersCommands", "orders.api.handler", "orders", 1024, 10,
@@ -290,6 +292,7 @@ class CairnStack(Stack):
             "PAYMENT_TIMEOUT_SECONDS": str(payment_timeout_seconds),
             "PERSONAL_DATA_KEYS_TABLE": self.personal_data.table.table_name,
             "PERSONAL_DATA_KEY": self.personal_data.key.key_arn,
+            "PERSONAL_DATA_KEY_CACHE_SECONDS": str(PERSONAL_DATA_KEY_CACHE_SECONDS),
             **{env: table.table_name for env, table in tables.items()},
         }
         fns: dict[str, CairnFunction] = {}
@@ -550,4 +553,5 @@ class CairnStack(Stack):
         # an order's own e-mail travels sealed on the bus (issue 12): the sender opens it, nothing else
         notifications.add_environment("PERSONAL_DATA_KEYS_TABLE", self.personal_data.table.table_name)
         notifications.add_environment("PERSONAL_DATA_KEY", self.personal_data.key.key_arn)
+        notifications.add_environment("PERSONAL_DATA_KEY_CACHE_SECONDS", str(PERSONAL_DATA_KEY_CACHE_SECONDS))
         self.personal_data.grant_open(notifications.role)

@@ -47,10 +47,12 @@ def order_email_opener():
     (``cairn.privacy``: ``PERSONAL_DATA_KEYS_TABLE`` + ``PERSONAL_DATA_KEY``, decrypt only)."""
     from cairn.aws import client
     from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+    from cairn.privacy.codec import key_cache_seconds
 
     codec = PersonalDataCodec(
         DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
         KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
+        ttl=key_cache_seconds(),
     )
 
     def open_email(sealed: Any, order_id: str) -> str | None:

@@ -50,13 +50,15 @@ def personal_data():
     """The crypto-shredding codec (issue 12): per-subject X25519 key pairs in
     ``PERSONAL_DATA_KEYS_TABLE``, private keys wrapped by ``PERSONAL_DATA_KEY`` (KMS). Commands seal
     with the public key (no KMS call), queries open with the private key; both cached per warm
-    instance (60 s)."""
+    instance (``PERSONAL_DATA_KEY_CACHE_SECONDS``, 60 s deployed)."""
     import os
 
     from cairn.aws import client
     from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
+    from cairn.privacy.codec import key_cache_seconds
 
     return PersonalDataCodec(
         DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
         KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
+        ttl=key_cache_seconds(),
     )

@@ -24,6 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 600.0  # a first synth on a cold machine
 E2E_PAYMENT_TIMEOUT = 15  # seconds; the deployed default is 900
+E2E_KEY_CACHE_SECONDS = 5  # the deployed default is 60
 
 
 def _parse(payload: bytes) -> Any:
@@ -156,7 +157,11 @@ def cairn(tmp_path_factory) -> Iterator[Cairn]:
         env={**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "PYTHONDONTWRITEBYTECODE": "1",
              # payment timeouts short enough to test (test_e2e_processes), swept every 2 s (only that
              # schedule: the archiver, digest and snapshot schedules keep their own period)
-             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT}", "CAIRN_LOCAL_SCHEDULE_SECONDS": "2:PaymentTimeouts"},
+             # and the personal-data key cache (how long an erasure takes to reach a warm instance)
+             # bounded at 5 s instead of 60 (test_e2e_privacy waits for it)
+             "CAIRN_LOCAL_ENV": f"PAYMENT_TIMEOUT_SECONDS={E2E_PAYMENT_TIMEOUT},"
+                                f"PERSONAL_DATA_KEY_CACHE_SECONDS={E2E_KEY_CACHE_SECONDS}",
+             "CAIRN_LOCAL_SCHEDULE_SECONDS": "2:PaymentTimeouts"},
         start_new_session=True,
     )
     outputs_file = state / "outputs.json"

@@ -440,3 +440,14 @@ def test_one_key_agreement_per_sealed_payload(codec: PersonalDataCodec, monkeypa
     monkeypatch.setattr(codec_module, "_derive", counting)
     assert cold(codec).open(stored, stream_id=STREAM, fields=FIELDS) == PAYLOAD
     assert len(derived) == 1  # two fields, one ephemeral key: one ECDH + HKDF
+
+
+def test_the_key_cache_bound_comes_from_the_environment_and_rejects_anything_but_whole_seconds():
+    from cairn.privacy.codec import DEFAULT_TTL_SECONDS, key_cache_seconds
+
+    assert key_cache_seconds({}) == DEFAULT_TTL_SECONDS == 60
+    assert key_cache_seconds({"PERSONAL_DATA_KEY_CACHE_SECONDS": "5"}) == 5.0
+    assert key_cache_seconds({"PERSONAL_DATA_KEY_CACHE_SECONDS": " 3600 "}) == 3600.0
+    for bad in ("0", "-1", "3601", "1.5", "1e3", "abc", "٥", "²"):
+        with pytest.raises(ValueError, match="PERSONAL_DATA_KEY_CACHE_SECONDS"):
+            key_cache_seconds({"PERSONAL_DATA_KEY_CACHE_SECONDS": bad})

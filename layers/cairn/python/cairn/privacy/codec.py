@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cairn.privacy.base import CiphertextError, KeyStore, KeyUnwrapError, Tombstone, WrappedKey
 from cairn.privacy.kms import KmsKeyWrapper
 
-__all__ = ["DEFAULT_TTL_SECONDS", "ERASED", "MARKER", "PersonalDataCodec", "is_sealed"]
+__all__ = ["DEFAULT_TTL_SECONDS", "ERASED", "MARKER", "PersonalDataCodec", "is_sealed", "key_cache_seconds"]
 
 DEFAULT_TTL_SECONDS = 60.0
 MARKER = "personal_data"
@@ -53,6 +53,17 @@ _POINT = 32  # raw X25519 public key
 _NONCE = 12
 _TAG = 16
 _ERASED_KEY = object()
+
+
+def key_cache_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """``PERSONAL_DATA_KEY_CACHE_SECONDS`` (CDK sets 60): how long a warm instance keeps a key,
+    i.e. the bound on how long an erasure takes to reach it. Misconfigured is an init error."""
+    raw = environ.get("PERSONAL_DATA_KEY_CACHE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_TTL_SECONDS
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= 3600:
+        raise ValueError(f"PERSONAL_DATA_KEY_CACHE_SECONDS must be whole seconds in 1..3600, not {raw!r}")
+    return float(raw)
 
 
 def is_sealed(value: Any) -> bool:
