@@ -60,6 +60,9 @@ class CapacityError(ThrottledError):
     the local runtime, not the function, could not serve."""
 
 
+STOPPING = {"errorType": "Runtime.Stopping", "errorMessage": "the local runtime is stopping"}
+
+
 class FunctionError(Exception):
     """The invocation failed (handler error, timeout, crash); ``error`` is Lambda's error object."""
 
@@ -162,6 +165,8 @@ class FunctionPool:
         deadline = time.time() + self.spec.timeout + 30
         with self._cond:
             while True:
+                if self.service.stopping:
+                    raise FunctionError(dict(STOPPING))
                 gen = self.service.code_generation
                 while self._idle:
                     env = self._idle.pop()
@@ -350,6 +355,7 @@ class LambdaService:
         watch_paths: Iterable[Path] = (),
     ):
         self.pools: dict[str, FunctionPool] = {}
+        self.stopping = False
         self._by_key: dict[str, FunctionPool] = {}
         self.metrics: Any = None  # local.metrics.MetricStore: EMF and AWS/Lambda metrics (dashboard)
         self.log_dir = log_dir
@@ -442,6 +448,14 @@ class LambdaService:
                   "throttles": p.throttles, "warm": len(p._idle), "busy": p._busy, "pids": p.pids()}
             for lid, p in self.pools.items()
         }
+
+    def begin_stop(self) -> None:
+        """The runtime is stopping: no invocation starts from now on (each raises
+        ``FunctionError`` Runtime.Stopping at once), and callers waiting for an environment leave."""
+        self.stopping = True
+        for pool in self.pools.values():
+            with pool._cond:
+                pool._cond.notify_all()
 
     def close_idle(self) -> int:
         """Close every idle environment now; how many. ``make dev`` calls it when start-up's

@@ -97,3 +97,50 @@ def test_a_signal_delivered_to_another_thread_still_stops_the_runtime():
         helper.join()
         signal.signal(signal.SIGUSR1, previous)
     assert elapsed < 3, f"the main thread ran the handler only after {elapsed:.1f} s"
+
+
+def test_a_stopping_runtime_refuses_new_invocations_and_releases_waiters(tmp_path):
+    """``begin_stop`` (the first thing ``LocalRuntime.stop`` does): a caller waiting for an
+    environment at the concurrency cap leaves at once with ``Runtime.Stopping``, and so does any
+    later invocation; the one already running finishes. Without it the mappings' threads kept
+    invoking (and waiting) while the runtime stopped them one by one."""
+    import threading
+
+    from local.lambdas import FunctionError, FunctionSpec
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "fn.py").write_text("import time\n\ndef handler(event, context):\n"
+                                "    time.sleep(event.get('sleep', 0))\n    return {'ok': True}\n")
+    spec = FunctionSpec(logical_id="Fn", name="fn", arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+                        handler="fn.handler", runtime="python3.13", code_dir=str(code), layers=(),
+                        environment={}, timeout=20.0, memory=128)
+    service = LambdaService([spec], max_concurrency=1, echo_logs=False)
+    service.start()
+    pool = service.pools["Fn"]
+    outcomes: dict[str, object] = {}
+
+    def call(name: str, seconds: float) -> None:
+        try:
+            outcomes[name] = pool.invoke({"sleep": seconds}).payload
+        except FunctionError as exc:
+            outcomes[name] = exc.error["errorType"]
+
+    try:
+        busy = threading.Thread(target=call, args=("busy", 2.0))
+        busy.start()
+        deadline = time.time() + 30
+        while pool._busy == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        waiter = threading.Thread(target=call, args=("waiter", 0.0))
+        waiter.start()
+        time.sleep(0.3)  # the waiter is at the cap, in _acquire
+        started = time.monotonic()
+        service.begin_stop()
+        waiter.join(5)
+        assert not waiter.is_alive() and time.monotonic() - started < 1.0
+        call("later", 0.0)
+        busy.join(30)
+    finally:
+        service.shutdown()
+    assert outcomes == {"busy": {"ok": True}, "waiter": "Runtime.Stopping", "later": "Runtime.Stopping"}
