@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(opts, name, value)
     try:
         template = Template.load(template_path, args.stack)
-        runtime = LocalRuntime(template, opts).start()
+        runtime = LocalRuntime(template, opts).start(publish_outputs=False)
     except (TemplateError, OSError) as exc:
         print(f"local: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if runtime.lambdas is not None:  # seeding's environments: the session starts as after a deploy
             closed = runtime.lambdas.close_idle()
             print(f"local: start-up done, its {closed} idle execution environments closed", file=sys.stderr, flush=True)
+    runtime.publish_outputs()  # ready: suites and scripts wait for this file, so not before the catalog is
     _banner(runtime, time.time() - t0)
 
     stop = threading.Event()

@@ -174,7 +174,7 @@ class TimeToLive:
     per_sweep: int = 2000
     deleted: int = 0
     _last: float = 0.0
-    _pending: dict[int, list[Any]] = field(default_factory=dict)  # id(table) -> partition keys left
+    _pass: list[tuple[Any, str, Any, list[Any]]] = field(default_factory=list)  # (backend, name, table, keys left)
 
     MAX_AGE_S = 5 * 365 * 24 * 3600
 
@@ -183,38 +183,46 @@ class TimeToLive:
 
     def sweep(self, now: float | None = None) -> int:
         """Delete the expired items of the tables with TTL enabled; returns how many. Call under
-        the lock."""
+        the lock.
+
+        Sweeps walk one pass at a time: a pass lists every TTL table's partition keys once, and
+        the next pass starts only when this one is done, so a large table (the idempotency
+        records of a long session) cannot starve the ones after it."""
         from moto.dynamodb.models import dynamodb_backends
 
         self._last = time.monotonic()
         wall = time.time() if now is None else now
+        if not self._pass:
+            for _account, regions in list(dynamodb_backends.items()):
+                for _region, backend in list(regions.items()):
+                    for name, table in list(backend.tables.items()):
+                        if self._attribute(table):
+                            self._pass.append((backend, name, table, list(table.items.keys())))
+            self._pass.reverse()  # popped from the end: tables in creation order
         budget = self.per_sweep
         deleted = 0
-        live: set[int] = set()
-        for _account, regions in list(dynamodb_backends.items()):
-            for _region, backend in list(regions.items()):
-                for table in list(backend.tables.values()):
-                    ttl = table.ttl or {}
-                    if ttl.get("TimeToLiveStatus") != "ENABLED" or not ttl.get("AttributeName"):
-                        continue
-                    live.add(id(table))
-                    pending = self._pending.get(id(table))
-                    if not pending:
-                        pending = self._pending[id(table)] = list(table.items.keys())
-                    while pending and budget > 0:
-                        hash_key = pending.pop()
-                        partition = table.items.get(hash_key)
-                        if partition is None:
-                            continue
-                        items = list(partition.values()) if table.range_key_attr else [partition]
-                        budget -= len(items)
-                        for item in items:
-                            if self._expired(item, ttl["AttributeName"], wall):
-                                deleted += self._delete(table, item)
-        for key in [k for k in self._pending if k not in live]:
-            del self._pending[key]
+        while self._pass and budget > 0:
+            backend, name, table, pending = self._pass[-1]
+            attribute = self._attribute(table) if backend.tables.get(name) is table else None
+            while attribute and pending and budget > 0:
+                hash_key = pending.pop()
+                partition = table.items.get(hash_key)
+                if partition is None:
+                    continue
+                items = list(partition.values()) if table.range_key_attr else [partition]
+                budget -= len(items)
+                for item in items:
+                    if self._expired(item, attribute, wall):
+                        deleted += self._delete(table, item)
+            if not attribute or not pending:
+                self._pass.pop()
         self.deleted += deleted
         return deleted
+
+    @staticmethod
+    def _attribute(table: Any) -> str | None:
+        ttl = table.ttl or {}
+        return ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None
 
     def _expired(self, item: Any, attribute: str, now: float) -> bool:
         value = item.attrs.get(attribute)
@@ -825,9 +833,10 @@ class MotoServer:
             def log_request(self, *args: Any, **kwargs: Any) -> None:  # moto access log is noise
                 pass
 
-        from local import attribute_values
+        from local import attribute_values, moto_memo
 
         attribute_values.install()
+        moto_memo.install()
         _let_moto_skip_lambda_targets()
         _untracked_moto_instances()
         _flat_transactions()

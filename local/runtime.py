@@ -285,7 +285,9 @@ class LocalRuntime:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> LocalRuntime:
+    def start(self, publish_outputs: bool = True) -> LocalRuntime:
+        """Start everything; ``publish_outputs=False`` leaves ``outputs.json`` unwritten until the
+        caller's own start-up work is done (``python -m local`` seeds the demo catalog first)."""
         t0 = time.time()
         opts = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +347,7 @@ class LocalRuntime:
             ws_port = int(os.environ.get("CAIRN_WS_PORT", opts.port + 1 if opts.port else 0))
             self.websocket.start(opts.host, ws_port)
 
-        self._write_outputs()
+        self._write_outputs(publish=publish_outputs)
         threading.Thread(target=self._sample_forever, name="queue-depths", daemon=True).start()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
@@ -378,7 +380,7 @@ class LocalRuntime:
 
     # -- outputs -----------------------------------------------------------------------------
 
-    def _write_outputs(self) -> None:
+    def _write_outputs(self, publish: bool = True) -> None:
         assert self.moto is not None
         api_ids = [str(a.ref) for a in self.template.of_type("AWS::ApiGatewayV2::Api")]
         outputs: dict[str, Any] = {}
@@ -399,6 +401,11 @@ class LocalRuntime:
         outputs.setdefault("Region", REGION)
         outputs.setdefault("AccountId", ACCOUNT_ID)
         self.outputs = {self.template.stack_name: outputs}
+        if publish:
+            self.publish_outputs()
+
+    def publish_outputs(self) -> None:
+        """Write ``outputs.json``: what scripts and suites wait for as "the runtime is ready"."""
         path = self.state_dir / "outputs.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.outputs, indent=2) + "\n")

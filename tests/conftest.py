@@ -73,11 +73,13 @@ def _powertools_logs_reach_the_running_test() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """moto serializes DynamoDB attribute values through a generic, slow path; the local runtime
-    and every in-process test use the equivalent fast one (local/attribute_values.py and its test)."""
-    from local import attribute_values
+    """moto serializes DynamoDB attribute values through a generic, slow path and recomputes pure
+    lookups on every request; the local runtime and every in-process test use the equivalent fast
+    paths (local/attribute_values.py, local/moto_memo.py and their tests)."""
+    from local import attribute_values, moto_memo
 
     attribute_values.install()
+    moto_memo.install()
     _symmetric_kms_keys_share_one_signing_key()
 
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench.load import call, token
 from bench.local_endurance import RssSampler, drive, mixed_step, runtime_pid, tree_rss_mb
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +107,12 @@ def relative_median(chunk: list, probe: HealthProbe) -> tuple[float, float]:
 
 def test_a_long_mixed_session_keeps_latency_and_memory_flat(own_runtime):
     base = own_runtime
+    # Ready (outputs.json written) means the demo catalog is orderable: an order placed at once
+    # prices. outputs.json used to appear before the seeding, and a fast client's first orders
+    # got 409 unknown-product.
+    first = call(base, "POST", "/orders", {"items": [{"sku": "BOOK-1", "quantity": 1}], "currency": "USD"},
+                 token(base, "endurance-first-order"))
+    assert first.status == 201 and first.body["total"] == "9.99", (first.status, first.body)
     pid = runtime_pid(base)
     with RssSampler(pid, interval=2.0) as rss, HealthProbe(base) as probe:
         records = drive(base, COMMANDS, CLIENTS, 2, mixed_step, seconds=SECONDS)

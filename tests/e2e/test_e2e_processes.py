@@ -82,7 +82,7 @@ def test_start_up_closes_the_environments_its_seeding_warmed(cairn):
                           (cairn.state_dir / "runtime.log").read_text())
         return int(found.group(1)) if found else None
 
-    assert wait_for("the start-up line", closed, timeout=90) >= 2
+    assert (closed() or 0) >= 2  # written before outputs.json, which the suite waited for
 
 
 def test_paid_then_cancelled_is_refunded_by_the_payment_service(cairn, staff):

@@ -595,10 +595,38 @@ def test_the_ttl_sweep_is_bounded_and_resumes(server_factory):
         backend.put_item(name, {"pk": {"S": f"k{i}"}, "expires_at": {"N": str(int(time.time()) - 5 + (i % 2) * 3600)}})
     swept = []
     with srv.middleware.lock:
-        for _ in range(12):  # (other tests' TTL tables share the backend and the budget)
+        # Other tests' TTL tables share the backend and the budget: sweep until this table is done.
+        while len(backend.tables[name].items) > 150 and len(swept) < 1000:
             swept.append(ttl.sweep())
     assert all(n <= 50 for n in swept) and len([n for n in swept if n]) >= 3
     assert len(backend.tables[name].items) == 150
+
+
+def test_a_large_ttl_table_does_not_starve_the_next(server_factory):
+    """A pass visits every TTL table once before the next starts: a table with more items than one
+    sweep's budget (a long session's idempotency records) used to be re-listed at every sweep, and
+    the tables after it were never swept."""
+    import time
+
+    srv = server_factory(True)
+    ttl = srv.middleware.ttl
+    ttl.interval_s, ttl.per_sweep = 3600.0, 40
+    backend = _backend()
+    large, small = _table(srv, stream=False), _table(srv, stream=False)
+    ddb = aws_client("dynamodb", srv.endpoint)
+    for name in (large, small):
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    later, past = str(int(time.time()) + 3600), str(int(time.time()) - 5)
+    for i in range(80):  # none expired: exactly two budgets (the old sweep then never reached the next table)
+        backend.put_item(large, {"pk": {"S": f"k{i}"}, "expires_at": {"N": later}})
+    for i in range(5):
+        backend.put_item(small, {"pk": {"S": f"k{i}"}, "expires_at": {"N": past}})
+    others = sum(len(t.items) for t in backend.tables.values() if t.ttl and t.name not in (large, small))
+    with srv.middleware.lock:
+        for _ in range((others + 85) // 40 + 3):  # two passes at most
+            ttl.sweep()
+    assert len(backend.tables[small].items) == 0
+    assert len(backend.tables[large].items) == 80
 
 
 def test_what_moto_replaced_or_trimmed_is_freed(server_factory):
