@@ -232,17 +232,30 @@ def seed_catalog(entries: Mapping[str, tuple[str, str]]) -> None:
     from cairn.projections.readers import ReadModelTable
 
     table = os.environ.get("CATALOG_TABLE", ENV["CATALOG_TABLE"])
-    # a plain client: fault injection (tests/reliability) targets the code under test, not the fixture
-    import boto3
-    from botocore.config import Config
-
-    ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                       config=Config(account_id_endpoint_mode="disabled"))
+    ddb = _plain_dynamodb(os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     generation = ReadModelTable(ddb, table).generation()
     for sku, (price, currency) in entries.items():
         entry = {"sku": sku, "name": sku, "unit_price": price, "currency": currency, "version": 1}
         item = {**checkpoint_key(generation, f"product-{sku}"), "version": {"N": "1"}, "state": to_attr(entry)}
         ddb.put_item(TableName=table, Item=item)
+
+
+def _plain_dynamodb(region: str) -> Any:
+    """A plain client, not cairn.aws's: fault injection (tests/reliability) targets the code under
+    test, not the fixture. Made once per region and default session (making one per seeded order
+    was a quarter of the command fault suite's time)."""
+    import boto3
+    from botocore.config import Config
+
+    key = (region, id(boto3.DEFAULT_SESSION))
+    made = _PLAIN_CLIENTS.get(key)
+    if made is None:
+        made = _PLAIN_CLIENTS[key] = boto3.client(
+            "dynamodb", region_name=region, config=Config(account_id_endpoint_mode="disabled"))
+    return made
+
+
+_PLAIN_CLIENTS: dict[tuple[str, int], Any] = {}
 
 
 def seed_catalog_for(body: Any) -> None:
