@@ -105,12 +105,24 @@ class RssSampler:
         self.pss = pss
         self.samples: list[tuple[float, float]] = []
         self.pss_samples: list[float] = []
+        # (perf_counter, the root's own RSS, how many other processes, their mean RSS), MB
+        self.details: list[tuple[float, float, int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
+    def _sample(self) -> None:
+        at = time.perf_counter()
+        root, others = rss_mb(self.root), [rss_mb(p) for p in tree_pids(self.root) if p != self.root]
+        self.samples.append((at, root + sum(others)))
+        self.details.append((at, root, len(others), sum(others) / len(others) if others else 0.0))
+
+    def at(self, when: float) -> tuple[float, float, int, float]:
+        """The detail sample nearest to ``when`` (perf_counter)."""
+        return min(self.details, key=lambda d: abs(d[0] - when))
+
     def _run(self) -> None:
         while True:
-            self.samples.append((time.perf_counter(), tree_rss_mb(self.root)))
+            self._sample()
             if self.pss:
                 self.pss_samples.append(tree_pss_mb(self.root))
             if self._stop.wait(self.interval):
@@ -123,7 +135,7 @@ class RssSampler:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.perf_counter(), tree_rss_mb(self.root)))
+        self._sample()
 
     @property
     def peak(self) -> float:

@@ -28,6 +28,9 @@ from botocore.config import Config
 from local.template import REGION, Resource, Template
 
 __all__ = [
+    "STREAM_ACTIVITY",
+    "StreamActivity",
+    "table_of_stream",
     "LocalCloud",
     "MotoServer",
     "RUNTIME_USER_AGENT",
@@ -268,6 +271,47 @@ def stream_bounds(stream_arn: str) -> tuple[int, int] | None:
         return None
     start = shard.starting_sequence_number
     return start, start + len(shard.items)
+
+
+class StreamActivity:
+    """Wakes the runtime's stream readers when a record is appended to the stream they read.
+
+    They run in this process, beside moto: instead of polling every stream 4x a second while
+    nothing happens (with the SQS polls, half a core for an idle ``make dev``), an idle reader
+    waits here and is woken by the append (``StreamShard.add``; Kinesis puts, ``local.kinesis``).
+    Keyed by a stream's name (the table's for DynamoDB Streams)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq: dict[str, int] = {}
+
+    def seen(self, key: str) -> int:
+        with self._cond:
+            return self._seq.get(key, 0)
+
+    def bump(self, key: str) -> None:
+        with self._cond:
+            self._seq[key] = self._seq.get(key, 0) + 1
+            self._cond.notify_all()
+
+    def wait(self, key: str, seen: int, timeout: float, stop: threading.Event) -> None:
+        """Until ``key`` has an append after ``seen``, ``stop`` is set (see ``wake_all``) or
+        ``timeout`` passes."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq.get(key, 0) != seen or stop.is_set(), timeout)
+
+    def wake_all(self) -> None:
+        """Let every waiter look at its stop event again."""
+        with self._cond:
+            self._cond.notify_all()
+
+
+STREAM_ACTIVITY = StreamActivity()
+
+
+def table_of_stream(stream_arn: str) -> str:
+    """``arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`` -> ``<name>``."""
+    return stream_arn.split(":table/", 1)[-1].split("/", 1)[0]
 
 
 class _SerializingMiddleware:
@@ -691,9 +735,10 @@ def _bounded_sqs_deletes() -> None:
 
 
 def _trimmable_streams() -> None:
-    """Two small changes to moto's stream classes (harmless outside the local cloud, where
-    nothing trims): an iterator remembers it was used, and reading before the oldest retained
-    record is AWS's ``TrimmedDataAccessException`` rather than an assertion (a 500)."""
+    """Three small changes to moto's stream classes (harmless outside the local cloud, where
+    nothing trims or waits): an iterator remembers it was used, reading before the oldest retained
+    record is AWS's ``TrimmedDataAccessException`` rather than an assertion (a 500), and an
+    append wakes the readers of its table's stream (``STREAM_ACTIVITY``)."""
     global _PATCHED_STREAMS
     if _PATCHED_STREAMS:
         return
@@ -710,6 +755,7 @@ def _trimmable_streams() -> None:
 
     original_get = ShardIterator.get
     original_shard_get = StreamShard.get
+    original_add = StreamShard.add
 
     def iterator_get(self: Any, limit: int = 1000) -> dict[str, Any]:
         self._cairn_used = True
@@ -720,8 +766,13 @@ def _trimmable_streams() -> None:
             raise TrimmedDataAccessError(start, self.starting_sequence_number)
         return original_shard_get(self, start, quantity)
 
+    def shard_add(self: Any, old: Any, new: Any) -> None:
+        original_add(self, old, new)
+        STREAM_ACTIVITY.bump(self.table.name)
+
     ShardIterator.get = iterator_get  # type: ignore[method-assign]
     StreamShard.get = shard_get  # type: ignore[method-assign]
+    StreamShard.add = shard_add  # type: ignore[method-assign]
     _PATCHED_STREAMS = True
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.cloud import aws_client, stream_bounds
+from local.cloud import STREAM_ACTIVITY, aws_client, stream_bounds, table_of_stream
 from local.filters import matches_any, parse_filter_criteria, sqs_filter_view
 from local.lambdas import FunctionError, LambdaService, ThrottledError
 from local.template import REGION, Resource, Template
@@ -72,6 +72,7 @@ class Timing:
     """Local pacing. AWS polls a shard ~4×/s and backs off retries up to about a minute."""
 
     poll_interval: float = 0.25
+    idle_poll: float = 2.0  # an idle stream reader reads anyway this often (it is woken by appends)
     retry_base: float = 0.1
     retry_max: float = 2.0
     sqs_retry_visibility: int = 1  # seconds before a failed SQS message is visible again
@@ -350,6 +351,7 @@ class StreamMapping:
 
     def stop(self) -> None:
         self.stop_event.set()
+        STREAM_ACTIVITY.wake_all()
         for vs in self.shards:
             with vs.cond:
                 vs.cond.notify_all()
@@ -405,8 +407,10 @@ class StreamMapping:
     def _read(self) -> None:
         client = aws_client("dynamodbstreams", self.endpoint)
         iterators: dict[str, str] = {}
+        table = table_of_stream(self.spec.source_arn)
         while not self.stop_event.is_set():
             try:
+                seen, read_at = STREAM_ACTIVITY.seen(table), time.monotonic()
                 if not iterators:
                     desc = client.describe_stream(StreamArn=self.spec.source_arn)["StreamDescription"]
                     for shard in desc["Shards"]:
@@ -429,7 +433,9 @@ class StreamMapping:
                         self._shard_for(rec).put(rec, time.time())
                 if got == 0:
                     self.caught_up = True
-                    self.stop_event.wait(self.timing.poll_interval)
+                    # idle: wait for an append (no polling), then keep AWS's pace of 4 reads a second
+                    STREAM_ACTIVITY.wait(table, seen, self.timing.idle_poll, self.stop_event)
+                    self.stop_event.wait(max(0.0, read_at + self.timing.poll_interval - time.monotonic()))
                 else:
                     self.caught_up = False
             except Exception as exc:
@@ -564,6 +570,9 @@ class StreamMapping:
             log.exception("%s: on-failure destination %s unreachable", self.spec.logical_id, self.spec.on_failure)
 
 
+IDLE_WAIT_SECONDS = 1  # WaitTimeSeconds of an idle queue's receive (a stop waits for it at most)
+
+
 class QueueMapping:
     """An SQS queue -> function mapping."""
 
@@ -576,6 +585,10 @@ class QueueMapping:
         self.queue_name = spec.source_arn.rsplit(":", 1)[-1]
         fifo = self.queue_name.endswith(".fifo")
         self.concurrency = 1 if fifo else max(1, min(concurrency, spec.max_concurrency or concurrency))
+        # An idle queue is long-polled: moto wakes the poll when a message is sent, where short
+        # polls 4x a second per thread kept an idle `make dev` at half a core. Not for FIFO
+        # queues: moto's long poll spins while a visible message waits behind its group.
+        self.idle_wait = 0 if fifo else IDLE_WAIT_SECONDS
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._busy = 0
@@ -613,14 +626,20 @@ class QueueMapping:
         return all(int(v) == 0 for v in attrs.values())
 
     def _receive(self, sqs: Any) -> list[dict[str, Any]]:
+        """One batch: the first receive long-polls (``IDLE_WAIT_SECONDS``, as Lambda's pollers do),
+        the rest of the batching window short-polls."""
         messages: list[dict[str, Any]] = []
-        deadline = time.time() + self.spec.window
+        deadline = None
         while len(messages) < self.spec.batch_size and not self.stop_event.is_set():
             want = min(10, self.spec.batch_size - len(messages))
             got = sqs.receive_message(
                 QueueUrl=self.url, MaxNumberOfMessages=want, AttributeNames=["All"],
-                MessageAttributeNames=["All"], WaitTimeSeconds=0,
+                MessageAttributeNames=["All"], WaitTimeSeconds=self.idle_wait if deadline is None else 0,
             ).get("Messages", [])
+            if deadline is None:
+                if not got:
+                    return messages
+                deadline = time.time() + self.spec.window  # the window opens with the first message
             messages.extend(got)
             if len(got) < want:
                 if time.time() >= deadline:
@@ -657,7 +676,7 @@ class QueueMapping:
         while not self.stop_event.is_set():
             try:
                 handled = self._poll_once(sqs)
-                if not handled:
+                if not handled and not self.idle_wait:
                     self.stop_event.wait(self.timing.poll_interval)
             except Exception as exc:
                 if self.stop_event.is_set():

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from local.cloud import aws_client
+from local.cloud import STREAM_ACTIVITY, aws_client
 from local.esm import (
     MappingSpec,
     StreamChaos,
@@ -101,6 +101,11 @@ def kinesis_filter_view(record: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def stream_name(stream: str) -> str:
+    """A Kinesis stream's name from its ARN (``...:stream/<name>``) or name."""
+    return stream.rsplit("/", 1)[-1]
+
+
 class KinesisHub:
     """The template's Kinesis streams and consumers on one local cloud, and their trimming."""
 
@@ -126,7 +131,10 @@ class KinesisHub:
 
     def call(self, method: str, **kwargs: Any) -> Any:
         with self.lock:
-            return getattr(self.client, method)(**kwargs)
+            answer = getattr(self.client, method)(**kwargs)
+        if method in ("put_record", "put_records"):  # wake the readers (local.cloud.StreamActivity)
+            STREAM_ACTIVITY.bump(stream_name(kwargs.get("StreamARN") or kwargs.get("StreamName") or ""))
+        return answer
 
     # -- provisioning ----------------------------------------------------------------------
 
@@ -317,8 +325,10 @@ class KinesisMapping(StreamMapping):
 
     def _read(self) -> None:
         iterators: dict[str, str] = {}
+        name = stream_name(self.stream_arn)
         while not self.stop_event.is_set():
             try:
+                seen, read_at = STREAM_ACTIVITY.seen(name), time.monotonic()
                 got = 0
                 for shard_id, vshard in self._by_shard.items():
                     if shard_id not in iterators:
@@ -337,7 +347,9 @@ class KinesisMapping(StreamMapping):
                 self.hub.maybe_trim()
                 if got == 0:
                     self.caught_up = True
-                    self.stop_event.wait(self.timing.poll_interval)
+                    # idle: wait for a put (no polling), then keep AWS's pace of 4 reads a second
+                    STREAM_ACTIVITY.wait(name, seen, self.timing.idle_poll, self.stop_event)
+                    self.stop_event.wait(max(0.0, read_at + self.timing.poll_interval - time.monotonic()))
                 else:
                     self.caught_up = False
             except Exception as exc:

@@ -25,7 +25,7 @@ from local import docs
 from local.apigw import HttpApi, HttpRequest, HttpResponse, unavailable
 from local.auth import JwtIssuer
 from local.bus import RuleTargets
-from local.cloud import LocalCloud, MotoChaos, MotoServer
+from local.cloud import STREAM_ACTIVITY, LocalCloud, MotoChaos, MotoServer
 from local.esm import StreamChaos, Timing, build_mappings
 from local.kinesis import KinesisHub, build_forwarders, hub_for
 from local.lambdas import FunctionSpec, LambdaService
@@ -363,6 +363,7 @@ class LocalRuntime:
             self.lambdas.begin_stop()
         for m in self.mappings:
             m.stop_event.set()
+        STREAM_ACTIVITY.wake_all()  # idle stream readers wait there, not on their stop event
         if self.websocket is not None:
             self.websocket.stop()
         self._sampling.set()

@@ -193,6 +193,7 @@ def call_log() -> CallLog:
 
 
 SHARED_SUITES = ("infrastructure", "e2e")  # one CDK synth, one local runtime: never paid twice
+OWN_RUNTIME = ("tests/e2e/test_e2e_endurance.py",)  # e2e modules that start a runtime of their own
 
 
 def suite_of(nodeid: str) -> str:
@@ -200,18 +201,53 @@ def suite_of(nodeid: str) -> str:
     a whole suite whose tests share a session fixture (tests/infrastructure, tests/e2e)."""
     path = nodeid.split("::", 1)[0]
     parts = path.split("/")
+    if path in OWN_RUNTIME:  # shares nothing with its suite: free to run beside it
+        return path
     if len(parts) > 2 and parts[0] == "tests" and parts[1] in SHARED_SUITES:
         return parts[1]
     return path
 
 
+# The units that take longest (worker-seconds, `--durations=0`), longest first: handed out
+# before the many short ones, so no worker starts a two-minute unit while the other has nothing
+# left to do (longest-processing-time-first; the order is the only thing it changes).
+LONGEST_UNITS = (
+    "e2e",
+    "tests/reliability/test_fuzz.py",
+    "tests/reliability/test_command_faults.py",
+    "tests/reliability/test_shuffle_10k.py",
+    "tests/e2e/test_e2e_endurance.py",
+    "tests/reliability/test_consumer_faults.py",
+    "tests/load/test_load_http.py",
+    "tests/reliability/test_projection_faults.py",
+    "tests/load/test_bench_suites.py",
+    "infrastructure",
+    "tests/reliability/test_stateful_accounts.py",
+    "tests/reliability/test_publisher_faults.py",
+    "tests/reliability/test_stateful_orders.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest units first, then the rest by size (xdist's own order); stable, so every worker
+    collects the same order."""
+    units = [suite_of(item.nodeid) for item in items]
+    sizes: dict[str, int] = {}
+    for unit in units:
+        sizes[unit] = sizes.get(unit, 0) + 1
+    rank = {unit: i for i, unit in enumerate(LONGEST_UNITS)}
+    order = sorted(range(len(items)), key=lambda i: (rank.get(units[i], len(rank)), -sizes[units[i]], units[i], i))
+    items[:] = [items[i] for i in order]
+
+
 @pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``pytest -n 2`` (make test) schedules by :func:`suite_of` (units with the most tests first,
-    xdist's order). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8
+    """``make test`` schedules by :func:`suite_of`, longest units first (``LONGEST_UNITS``). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8
     writes the group into ``item._nodeid``, which pytest 9 no longer reads, so every test was its own
     group and each worker built its own synth and runtime."""
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # the collection's order (pytest_collection_modifyitems)
 
     class SuiteScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:

@@ -8,16 +8,21 @@ orders created, paid, shipped or cancelled — run through the e2e runtime with 
 mapping, projection, snapshotter, publisher and consumer running, from a few concurrent clients.
 
 Fails when
-- the median latency of the last 200 commands is more than 1.5× that of the first 200 after a
-  warm-up of 100, each relative to the median latency of ``GET /health`` probes sent in the same
+- the median latency of the last 300 commands is more than 1.5× that of the first 300 after a
+  warm-up of 200, each relative to the median latency of ``GET /health`` probes sent in the same
   seconds (a function that touches no data: it slows only with the machine). ``make test`` runs
   another worker beside this test, whose load comes and goes (the 10k shuffle, the fault suites);
   raw medians moved by more than 1.5× with it, the ratio to the probe does not, while a runtime
-  that slows with its data (the defect this guards) slows the commands and not the probe, or
-- the runtime's process tree (supervisor + moto, fork server, execution environments; RSS
-  summed from /proc) grows by more than ``RSS_GROWTH_MB`` between the end of the first compared
-  chunk (every kind of command has run by then, so the environments it needs exist) and the
-  end: the data written is a few MB; a leak of per-request state is much more.
+  that slows with its data (the defect this guards) slows the commands and not the probe. A
+  burst of the other workers' load can still tip one chunk, so a ratio over the bound is looked
+  at again over 300 more commands: a runtime that slows with its data is still slow then, or
+- memory grows between the end of the first compared chunk (every kind of command has run by
+  then, so the environments it needs exist) and the end: the runtime process (supervisor,
+  moto, mappings: where every item, stream record and request's state lives) by more than
+  ``RUNTIME_GROWTH_MB``, or the mean execution environment by more than
+  ``ENVIRONMENT_GROWTH_MB``. The data written is a few MB; a leak of per-request state is much
+  more. The tree's sum is printed, not bounded: it moves with how many environments the other
+  workers' load made the runtime start (each 60–90 MB, bounded by the functions' concurrency).
 
 The bench (``python -m bench local_endurance``) runs 20,000 commands for the figures.
 """
@@ -33,17 +38,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from bench.load import call, token
-from bench.local_endurance import RssSampler, drive, mixed_step, runtime_pid, tree_rss_mb
+from bench.local_endurance import RssSampler, drive, mixed_step, runtime_pid
 
 pytestmark = pytest.mark.e2e
 
-COMMANDS = 800
-SECONDS = 240.0  # a cap: the run ends at COMMANDS (about 70 s at ~12 commands/s, 2-core machine)
-CHUNK = 200
-WARMUP = 100  # commands that start the execution environments (cold starts) are not compared
+COMMANDS = 2000
+SECONDS = 150.0  # a cap: the run ends at COMMANDS (about 70 s alone, 110 s beside the other workers)
+CHUNK = 300
+WARMUP = 200  # commands that start the execution environments (cold starts) are not compared
 CLIENTS = 4
 GROWTH = 1.5
-RSS_GROWTH_MB = 200.0
+RUNTIME_GROWTH_MB = 150.0  # the runtime process: moto's data and every request's state live there
+ENVIRONMENT_GROWTH_MB = 25.0  # the mean execution environment (fork server included)
 ALLOWED = {200, 201}
 ALLOWED_CONFLICTS = {"payment", "shipment", "cancellation"}  # an order may have moved on (409)
 
@@ -110,29 +116,38 @@ def test_a_long_mixed_session_keeps_latency_and_memory_flat(own_runtime):
     # Ready (outputs.json written) means the demo catalog is orderable: an order placed at once
     # prices. outputs.json used to appear before the seeding, and a fast client's first orders
     # got 409 unknown-product.
-    first = call(base, "POST", "/orders", {"items": [{"sku": "BOOK-1", "quantity": 1}], "currency": "USD"},
+    first_order = call(base, "POST", "/orders", {"items": [{"sku": "BOOK-1", "quantity": 1}], "currency": "USD"},
                  token(base, "endurance-first-order"))
-    assert first.status == 201 and first.body["total"] == "9.99", (first.status, first.body)
+    assert first_order.status == 201 and first_order.body["total"] == "9.99", (first_order.status, first_order.body)
     pid = runtime_pid(base)
     with RssSampler(pid, interval=2.0) as rss, HealthProbe(base) as probe:
         records = drive(base, COMMANDS, CLIENTS, 2, mixed_step, seconds=SECONDS)
-    assert len(records) >= WARMUP + 2 * CHUNK + 100, f"only {len(records)} commands in {SECONDS:.0f} s"
+        assert len(records) >= WARMUP + 2 * CHUNK + 100, f"only {len(records)} commands in {SECONDS:.0f} s"
+        first, first_relative = relative_median(records[WARMUP:WARMUP + CHUNK], probe)
+        last, last_relative = relative_median(records[-CHUNK:], probe)
+        growth = last_relative / first_relative
+        if growth > GROWTH:  # one chunk over the bound: look again over the next one
+            print(f"\nendurance: x{growth:.2f} relative to /health ({first:.0f} -> {last:.0f} ms); again")
+            records += drive(base, CHUNK, CLIENTS, 2, mixed_step, seconds=SECONDS)
+            last, last_relative = relative_median(records[-CHUNK:], probe)
+            growth = last_relative / first_relative
     bad = [(r.kind, r.status, r.body) for r in records
            if r.status not in ALLOWED and not (r.status == 409 and r.kind in ALLOWED_CONFLICTS)]
     assert not bad, f"{len(bad)} of {len(records)} commands failed, e.g. {bad[:3]}"
     kinds = {r.kind for r in records}
     assert {"deposit+key", "deposit+repeat", "deposit", "withdrawal", "order", "payment"} <= kinds
 
-    first, first_relative = relative_median(records[WARMUP:WARMUP + CHUNK], probe)
-    last, last_relative = relative_median(records[-CHUNK:], probe)
     # memory once the environments are warm vs the end of the run
     warm_at = records[WARMUP + CHUNK].done  # perf_counter, as the sampler's clock
-    t0 = min(rss.samples, key=lambda s: abs(s[0] - warm_at))[1]
-    end = tree_rss_mb(pid)
-    growth = last_relative / first_relative
+    _, root_t0, envs_t0, env_mb_t0 = rss.at(warm_at)
+    _, root_end, envs_end, env_mb_end = rss.details[-1]
+    tree_t0, tree_end = root_t0 + envs_t0 * env_mb_t0, root_end + envs_end * env_mb_end
     print(f"\nendurance: {len(records)} commands, p50 first {first:.0f} ms, last {last:.0f} ms "
-          f"(x{last / first:.2f}; x{growth:.2f} relative to /health); tree RSS {t0:.0f} -> {end:.0f} MB "
-          f"(peak {rss.peak:.0f} MB)")
+          f"(x{last / first:.2f}; x{growth:.2f} relative to /health); tree RSS {tree_t0:.0f} -> {tree_end:.0f} MB "
+          f"(peak {rss.peak:.0f} MB); runtime process {root_t0:.0f} -> {root_end:.0f} MB; "
+          f"{envs_t0} -> {envs_end} other processes of {env_mb_t0:.0f} -> {env_mb_end:.0f} MB each")
     assert growth <= GROWTH, (
         f"latency grew x{growth:.2f} relative to /health: median {first:.0f} ms -> {last:.0f} ms")
-    assert end - t0 <= RSS_GROWTH_MB, f"runtime memory grew {t0:.0f} -> {end:.0f} MB"
+    assert root_end - root_t0 <= RUNTIME_GROWTH_MB, f"the runtime process grew {root_t0:.0f} -> {root_end:.0f} MB"
+    assert env_mb_end - env_mb_t0 <= ENVIRONMENT_GROWTH_MB, (
+        f"execution environments grew {env_mb_t0:.0f} -> {env_mb_end:.0f} MB each on average")
