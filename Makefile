@@ -52,10 +52,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup $(CHROMIUM) lint
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 3
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/contract tests/functional
+	$(PY) -m pytest -q -n 3 -m "not slow" tests/unit tests/contract tests/functional
 
 # Random, long property-test exploration (CI runs the derandomized profile); not part of make test.
 test-deep: $(STAMP)

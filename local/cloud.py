@@ -28,6 +28,7 @@ from botocore.config import Config
 from local.template import REGION, Resource, Template
 
 __all__ = [
+    "moto_own",
     "STREAM_ACTIVITY",
     "StreamActivity",
     "table_of_stream",
@@ -525,17 +526,18 @@ def _transact_with_undo_log(backend: Any, transact_items: list[dict[str, Any]]) 
         raise TransactionCanceledException(errors)
 
 
-_FLAT_IN_PROCESS = 0  # open ``flat_in_process()`` blocks (tests/reliability's World)
+_FLAT_IN_PROCESS = 0  # open ``flat_in_process()`` blocks (the ``aws`` fixture, the reliability World)
+_MOTO_OWN = 0  # open ``moto_own()`` blocks
 
 
 @contextmanager
 def flat_in_process() -> Iterator[None]:
     """The undo-log transactions and partition queries for in-process moto too, while open.
 
-    tests/reliability's World builds on it: moto's own rollback swaps a table for its backup
-    (open stream iterators keep reading the discarded one) and copies every table a transaction
-    touches, which made its 10k suite quadratic. Other in-process tests keep moto's behaviour
-    (``tests/unit/test_store_moto_atomicity.py`` pins it)."""
+    The ``aws`` fixture of tests/conftest.py and tests/reliability's World enter it: moto's own
+    rollback swaps a table for its backup (open stream iterators keep reading the discarded one)
+    and copies every table a transaction touches, which made the 10k suite quadratic. Inside
+    ``moto_own()`` moto's behaviour applies again."""
     global _FLAT_IN_PROCESS
     _flat_transactions()
     _partition_queries()
@@ -546,8 +548,21 @@ def flat_in_process() -> Iterator[None]:
         _FLAT_IN_PROCESS -= 1
 
 
+@contextmanager
+def moto_own() -> Iterator[None]:
+    """moto's own TransactWriteItems and Query in this process while open, whatever
+    ``flat_in_process`` blocks are open around it (``tests/unit/test_store_moto_atomicity.py``
+    pins moto's behaviour). The local cloud's server requests are not affected."""
+    global _MOTO_OWN
+    _MOTO_OWN += 1
+    try:
+        yield
+    finally:
+        _MOTO_OWN -= 1
+
+
 def _flat() -> bool:
-    return _in_local_cloud() or _FLAT_IN_PROCESS > 0
+    return _in_local_cloud() or (_FLAT_IN_PROCESS > 0 and _MOTO_OWN == 0)
 
 
 def _flat_transactions() -> None:

@@ -45,15 +45,9 @@ def sender() -> EmailSender | None:
 def order_email_opener():
     """(sealed email, order id) -> the plaintext address, or None when the customer was erased
     (``cairn.privacy``: ``PERSONAL_DATA_KEYS_TABLE`` + ``PERSONAL_DATA_KEY``, decrypt only)."""
-    from cairn.aws import client
-    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
-    from cairn.privacy.codec import key_cache_seconds
+    from cairn.privacy.compose import codec_from_env
 
-    codec = PersonalDataCodec(
-        DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
-        KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
-        ttl=key_cache_seconds(),
-    )
+    codec = codec_from_env()
 
     def open_email(sealed: Any, order_id: str) -> str | None:
         raw = sealed.model_dump() if hasattr(sealed, "model_dump") else sealed

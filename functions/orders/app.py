@@ -51,14 +51,6 @@ def personal_data():
     ``PERSONAL_DATA_KEYS_TABLE``, private keys wrapped by ``PERSONAL_DATA_KEY`` (KMS). Commands seal
     with the public key (no KMS call), queries open with the private key; both cached per warm
     instance (``PERSONAL_DATA_KEY_CACHE_SECONDS``, 60 s deployed)."""
-    import os
+    from cairn.privacy.compose import codec_from_env
 
-    from cairn.aws import client
-    from cairn.privacy import DynamoDBKeyStore, KmsKeyWrapper, PersonalDataCodec
-    from cairn.privacy.codec import key_cache_seconds
-
-    return PersonalDataCodec(
-        DynamoDBKeyStore(client("dynamodb"), os.environ["PERSONAL_DATA_KEYS_TABLE"]),
-        KmsKeyWrapper(client("kms"), os.environ["PERSONAL_DATA_KEY"]),
-        ttl=key_cache_seconds(),
-    )
+    return codec_from_env()

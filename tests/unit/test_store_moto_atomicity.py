@@ -29,11 +29,10 @@ KEY = {"stream_id": {"S": "s-1"}, "version": {"N": "1"}}
 @pytest.fixture(autouse=True)
 def _moto_s_own_transactions(aws: None) -> Any:
     """moto's own TransactWriteItems and Query, not the undo log the ``aws`` fixture turns on."""
-    import local.cloud
+    from local.cloud import moto_own
 
-    local.cloud._FLAT_IN_PROCESS -= 1
-    yield
-    local.cloud._FLAT_IN_PROCESS += 1
+    with moto_own():
+        yield
 
 
 def _put(client: Any, table: str, item: dict[str, Any]) -> None:
