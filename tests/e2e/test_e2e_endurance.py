@@ -2,9 +2,9 @@
 
 A fresh ``make dev`` used to slow with every command (moto deep-copied each table a transaction
 touched, sorted the whole table for each Query, and kept every stream record and iterator) until
-it answered 503 near 2,000 commands at 11 GB. Here a few thousand mixed commands — deposits with
+it answered 503 near 2,000 commands at 11 GB. Here two thousand mixed commands — deposits with
 a fresh ``Idempotency-Key``, repeats of earlier keys, deposits and withdrawals without a key,
-orders created, paid, shipped or cancelled — run through the e2e runtime with every stream
+orders created, paid, shipped or cancelled — run through a runtime of its own with every stream
 mapping, projection, snapshotter, publisher and consumer running, from a few concurrent clients.
 
 Fails when
