@@ -28,18 +28,18 @@ from botocore.config import Config
 from local.template import REGION, Resource, Template
 
 __all__ = [
-    "moto_own",
-    "STREAM_ACTIVITY",
-    "StreamActivity",
-    "table_of_stream",
     "LocalCloud",
     "MotoServer",
     "RUNTIME_USER_AGENT",
+    "STREAM_ACTIVITY",
+    "StreamActivity",
     "StreamRetention",
     "TTL_IDENTITY",
     "TimeToLive",
     "aws_client",
+    "moto_own",
     "stream_bounds",
+    "table_of_stream",
 ]
 
 log = logging.getLogger("cairn.local")

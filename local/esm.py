@@ -433,9 +433,7 @@ class StreamMapping:
                         self._shard_for(rec).put(rec, time.time())
                 if got == 0:
                     self.caught_up = True
-                    # idle: wait for an append (no polling), then keep AWS's pace of 4 reads a second
-                    STREAM_ACTIVITY.wait(table, seen, self.timing.idle_poll, self.stop_event)
-                    self.stop_event.wait(max(0.0, read_at + self.timing.poll_interval - time.monotonic()))
+                    self._idle(table, seen, read_at)
                 else:
                     self.caught_up = False
             except Exception as exc:
@@ -451,6 +449,12 @@ class StreamMapping:
                     log.warning("%s: reading the stream failed (%s); retrying", self.spec.logical_id, exc)
                 iterators = {}
                 self.stop_event.wait(1.0)
+
+    def _idle(self, key: str, seen: int, read_at: float) -> None:
+        """Caught up: wait for an append to stream ``key`` after ``seen`` (no polling; every
+        ``idle_poll`` s at most), then keep AWS's pace of one read per ``poll_interval``."""
+        STREAM_ACTIVITY.wait(key, seen, self.timing.idle_poll, self.stop_event)
+        self.stop_event.wait(max(0.0, read_at + self.timing.poll_interval - time.monotonic()))
 
     # -- delivering ------------------------------------------------------------------------
 

@@ -347,9 +347,7 @@ class KinesisMapping(StreamMapping):
                 self.hub.maybe_trim()
                 if got == 0:
                     self.caught_up = True
-                    # idle: wait for a put (no polling), then keep AWS's pace of 4 reads a second
-                    STREAM_ACTIVITY.wait(name, seen, self.timing.idle_poll, self.stop_event)
-                    self.stop_event.wait(max(0.0, read_at + self.timing.poll_interval - time.monotonic()))
+                    self._idle(name, seen, read_at)
                 else:
                     self.caught_up = False
             except Exception as exc:

@@ -22,15 +22,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["install", "installed", "originals"]
+__all__ = ["install", "originals"]
 
 _installed = False
 _originals: dict[str, Any] = {}  # moto's own functions, for the equivalence test
 _HOSTS = 1024
-
-
-def installed() -> bool:
-    return _installed
 
 
 def originals() -> dict[str, Any]:

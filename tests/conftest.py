@@ -242,9 +242,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``make test`` schedules by :func:`suite_of`, longest units first (``LONGEST_UNITS``). Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8
-    writes the group into ``item._nodeid``, which pytest 9 no longer reads, so every test was its own
-    group and each worker built its own synth and runtime."""
+    """``make test`` schedules by :func:`suite_of`, longest units first (``LONGEST_UNITS``).
+    Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8 writes the group into
+    ``item._nodeid``, which pytest 9 no longer reads, so every test was its own group and each
+    worker built its own synth and runtime."""
     from xdist.scheduler import LoadScopeScheduling
 
     config.option.loadscopereorder = False  # the collection's order (pytest_collection_modifyitems)

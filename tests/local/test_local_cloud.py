@@ -603,9 +603,10 @@ def test_the_ttl_sweep_is_bounded_and_resumes(server_factory):
 
 
 def test_a_large_ttl_table_does_not_starve_the_next(server_factory):
-    """A pass visits every TTL table once before the next starts: a table with more items than one
-    sweep's budget (a long session's idempotency records) used to be re-listed at every sweep, and
-    the tables after it were never swept."""
+    """A pass visits every TTL table once before the next starts. The old sweep re-listed a table
+    whose list ran out at the start of a sweep; a table of exactly n budgets (a long session's
+    idempotency records) ran out as the budget did, every time, and the tables after it were
+    never swept."""
     import time
 
     srv = server_factory(True)

@@ -276,6 +276,32 @@ def test_stream_mapping_delivers_filtered_records_as_lambda_does(runtime, client
                          ExpressionAttributeValues={":p": {"S": "other-1"}})["Items"]
 
 
+def test_an_idle_stream_reader_is_woken_by_the_append(runtime, client):
+    """A reader that caught up waits for an append instead of polling (local.cloud.StreamActivity):
+    with its fallback read once a minute, a record still arrives within seconds."""
+    token = client.token()
+    ddb = _ddb(runtime)
+
+    def delivered(key: str) -> list:
+        return ddb.query(TableName="Fixture-ViewTable", KeyConditionExpression="pk = :p",
+                         ExpressionAttributeValues={":p": {"S": key}})["Items"]
+
+    timing = runtime.options.timing
+    previous = timing.idle_poll
+    timing.idle_poll = 60.0
+    try:
+        # the first record ends whichever wait the reader was in; it then waits with the new bound
+        assert client.json("POST", "/streams/item-w1/events", {"data": "x"}, token=token)[0] == 201
+        _wait(lambda: delivered("item-w1"), timeout=70)
+        assert runtime.wait_idle(10)
+        started = time.monotonic()
+        assert client.json("POST", "/streams/item-w2/events", {"data": "x"}, token=token)[0] == 201
+        _wait(lambda: delivered("item-w2"), timeout=15)
+        assert time.monotonic() - started < 15  # a minute if only the fallback read had found it
+    finally:
+        timing.idle_poll = previous
+
+
 def test_poison_record_is_retried_then_sent_to_the_on_failure_destination(runtime, client):
     token = client.token()
     client.json("POST", "/streams/item-p/events", {"data": "ok"}, token=token)
