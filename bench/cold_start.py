@@ -15,6 +15,11 @@ command also appends: a conditional TransactWriteItems). Runs are interleaved (h
 handler, ...) so machine noise hits both alike; each figure is a median of ``RUNS``.
 
 ``cold_start_ratio`` is the worst handler's (init + first invocation) / the baseline's.
+
+The floors (``cold_start_floor_ratio_query``, ``_command``) are the same measurement of a handler
+with no Cairn code at all: Powertools' resolver with validation, Logger and Metrics, one pydantic
+model for the route, and the baseline's own boto3 calls. What a handler built that way costs
+before any code of ours, against the same baseline, in the same run.
 """
 
 from __future__ import annotations
@@ -103,6 +108,79 @@ def handler(event, context):
         }}])
     return {"statusCode": 200, "body": "{}"}
 '''
+
+
+_FLOOR = '''"""The floor: a Powertools HTTP handler with validation, no Cairn code, the baseline's calls."""
+import os
+import uuid
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, Field
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class Line(BaseModel):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+    unit_price: Annotated[str, Field(pattern=r"^\\d+\\.\\d{2}$")]
+
+
+class Command(BaseModel):
+    items: Annotated[list[Line], Field(min_length=1, max_length=100)]
+    currency: Annotated[str, Field(pattern="^[A-Z]{3}$")]
+
+
+class View(BaseModel):
+    id: str
+    version: int
+
+
+def _calls(stream):
+    import boto3
+
+    dynamodb = boto3.client("dynamodb")
+    calls = os.environ["BASELINE_CALLS"].split(",")
+    items = dynamodb.query(
+        TableName=os.environ["EVENTS_TABLE"], KeyConditionExpression="stream_id = :s",
+        ExpressionAttributeValues={":s": {"S": stream}}, ConsistentRead=True,
+    )["Items"]
+    if "append" in calls:
+        dynamodb.transact_write_items(TransactItems=[{"Put": {
+            "TableName": os.environ["EVENTS_TABLE"],
+            "Item": {"stream_id": {"S": stream}, "version": {"N": "1"}, "type": {"S": "Floor"}},
+            "ConditionExpression": "attribute_not_exists(stream_id)",
+        }}])
+    return len(items)
+
+
+@app.get("/floor/<id>")
+def get_view(id: Annotated[str, Path(max_length=100)]) -> View:
+    return View(id=id, version=_calls(id))
+
+
+@app.post("/floor")
+def create(body: Command) -> View:
+    stream = "floor-" + str(uuid.uuid4())
+    return View(id=stream, version=_calls(stream) + 1)
+
+
+def handler(event, context):
+    with logger.append_context_keys(route=event.get("routeKey")):
+        response = app.resolve(event, context)
+    metrics.flush_metrics(raise_on_empty_metrics=False)
+    return response
+'''
+# pseudo-module -> (method, path, route key, body, staff, baseline calls)
+FLOORS: dict[str, tuple[str, str, str, Any, bool, tuple[str, ...]]] = {
+    "bench_floor:query": ("GET", "/floor/order-0", "GET /floor/{id}", None, False, ("query",)),
+    "bench_floor:command": ("POST", "/floor", "POST /floor", ORDER, False, ("query", "append")),
+}
 
 
 def http_handlers(path: Path = ARCHITECTURE) -> list[str]:
@@ -201,6 +279,7 @@ def measure(modules: list[str], runs: int = RUNS) -> dict[str, dict[str, list[fl
             baseline_dir = Path(tmp) / "baseline"
             baseline_dir.mkdir()
             (baseline_dir / "bench_baseline.py").write_text(_BASELINE)
+            (baseline_dir / "bench_floor.py").write_text(_FLOOR)
             results: dict[str, dict[str, list[float]]] = {}
 
             def record(name: str, outcome: dict[str, Any]) -> None:
@@ -212,10 +291,13 @@ def measure(modules: list[str], runs: int = RUNS) -> dict[str, dict[str, list[fl
 
             for warm_up in (True, *([False] * runs)):  # the first round compiles the bytecode cache
                 for module in modules:
-                    method, path, route_key, body, staff, calls = REQUESTS[module]
+                    method, path, route_key, body, staff, calls = {**REQUESTS, **FLOORS}[module]
                     event = api_event(method, path, route_key, body, staff)
-                    handler_run = _once(module, event, env)
                     base_env = {**env, "BASELINE_CALLS": ",".join(calls)}
+                    if module in FLOORS:
+                        handler_run = _once("bench_floor", event, base_env, str(baseline_dir))
+                    else:
+                        handler_run = _once(module, event, env)
                     baseline_run = _once("bench_baseline", event, base_env, str(baseline_dir))
                     if not warm_up:
                         record(module, handler_run)
@@ -230,7 +312,7 @@ def run(runs: int = RUNS) -> dict[str, float]:
     missing = set(modules) - set(REQUESTS)
     if missing:
         raise RuntimeError(f"no first request defined for {sorted(missing)}")
-    measured = measure(modules, runs)
+    measured = measure([*modules, *FLOORS], runs)
     results: dict[str, float] = {}
     ratios: dict[str, float] = {}
     for module in modules:
@@ -246,6 +328,12 @@ def run(runs: int = RUNS) -> dict[str, float]:
         print(f"  {module:<24} init {init_ms:5.0f} + first call {invoke_ms:4.0f} = {handler_ms:5.0f} ms CPU"
               f"  baseline {base_init_ms:4.0f} + {baseline_ms - base_init_ms:4.0f} = {baseline_ms:4.0f} ms"
               f"  ratio {ratios[module]:.2f}")
+    for floor in FLOORS:
+        floor_ms = statistics.median(measured[floor]["total"]) * 1000
+        baseline_ms = statistics.median(measured[f"baseline:{floor}"]["total"]) * 1000
+        results[f"cold_start_floor_ratio_{floor.split(':')[1]}"] = floor_ms / baseline_ms
+        print(f"  floor, {floor.split(':')[1]:<17} {floor_ms:5.0f} ms CPU  baseline {baseline_ms:4.0f} ms"
+              f"  ratio {floor_ms / baseline_ms:.2f}")
     worst = max(ratios, key=ratios.__getitem__)
     baselines = [t for m in modules for t in measured[f"baseline:{m}"]["total"]]
     results["cold_start_ratio"] = ratios[worst]

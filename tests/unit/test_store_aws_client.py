@@ -61,3 +61,33 @@ def test_package_imports_do_not_load_botocore() -> None:
     )
     env = {"PYTHONPATH": str(ROOT / "layers" / "cairn" / "python"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+
+
+def test_a_runtime_makes_its_s3_clients_on_the_first_snapshot_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold query or a new stream never reads a snapshot: no S3 client on their cold start."""
+    import cairn.aws as aws
+    from cairn.aws import SNAPSHOT_READ_CONFIG
+    from cairn.commands import Decider
+    from cairn.commands.compose import runtime_from_env
+    from cairn.events import EventRegistry
+
+    made: list[tuple[str, Config | None]] = []
+    real = aws.client
+
+    def counting(service_name: str, **kwargs: object) -> object:
+        made.append((service_name, kwargs.get("config")))  # type: ignore[arg-type]
+        return real(service_name, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aws, "client", counting)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing is called here
+    monkeypatch.setenv("EVENTS_TABLE", "events")
+    monkeypatch.setenv("SNAPSHOT_BUCKET", "snapshots")
+    monkeypatch.delenv("ARCHIVE_BUCKET", raising=False)
+    decider = Decider(initial_state=lambda: None, decide=lambda c, s: [], evolve=lambda s, e: s,
+                      state_schema_version=1, state_to_dict=dict, state_from_dict=dict)
+    runtime = runtime_from_env(EventRegistry(), decider)
+    assert [service for service, _ in made] == ["dynamodb"]
+    snapshots = runtime.snapshots
+    assert snapshots is not None
+    snapshots.read_client.meta  # noqa: B018 - the first use makes the client
+    assert made[1:] == [("s3", SNAPSHOT_READ_CONFIG)]

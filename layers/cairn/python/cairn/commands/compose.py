@@ -59,9 +59,10 @@ def runtime_from_env(
     if bucket:
         from cairn.snapshots.s3 import S3SnapshotStore
 
-        # reads on the command path (fast budget); the writer only in the snapshotter, made on use
+        # reads on the command path (fast budget); the writer only in the snapshotter. Both are
+        # made on first use: a new stream, a cached state and a query's plain read need no S3
         snapshot_store = S3SnapshotStore(
-            LazyClient("s3"), bucket, read_client=client("s3", config=SNAPSHOT_READ_CONFIG)
+            LazyClient("s3"), bucket, read_client=LazyClient("s3", config=SNAPSHOT_READ_CONFIG)
         )
     size = int(os.environ.get("STATE_CACHE_SIZE", str(cache_size)))
     return CommandRuntime(store, decider, snapshot_store, StateCache(maxsize=size))
