@@ -599,7 +599,7 @@ class QueueMapping:
         self._lock = threading.Lock()
         self.url: str | None = None
         self.stats = {"received": 0, "filtered": 0, "invocations": 0, "errors": 0, "deleted": 0,
-                      "retried": 0, "throttled": 0}
+                      "retried": 0, "throttled": 0, "receive_calls": 0}
 
     def start(self) -> None:
         if not self.spec.enabled:
@@ -636,6 +636,7 @@ class QueueMapping:
         deadline = None
         while len(messages) < self.spec.batch_size and not self.stop_event.is_set():
             want = min(10, self.spec.batch_size - len(messages))
+            self.stats["receive_calls"] += 1
             got = sqs.receive_message(
                 QueueUrl=self.url, MaxNumberOfMessages=want, AttributeNames=["All"],
                 MessageAttributeNames=["All"], WaitTimeSeconds=self.idle_wait if deadline is None else 0,

@@ -302,6 +302,22 @@ def test_an_idle_stream_reader_is_woken_by_the_append(runtime, client):
         timing.idle_poll = previous
 
 
+def test_an_idle_queue_is_long_polled_not_polled_four_times_a_second(runtime):
+    """An idle SQS mapping waits inside ReceiveMessage (``IDLE_WAIT_SECONDS``) as Lambda's pollers
+    do; short polls 4x a second per poller thread kept an idle ``make dev`` at half a core."""
+    from local.esm import IDLE_WAIT_SECONDS, QueueMapping
+
+    mapping = next(m for m in runtime.mappings if isinstance(m, QueueMapping) and m.spec.enabled
+                   and not m.queue_name.endswith(".fifo"))
+    assert runtime.wait_idle(10)
+    seconds = 3.0
+    before = mapping.stats["receive_calls"]
+    time.sleep(seconds)
+    calls = mapping.stats["receive_calls"] - before
+    short_polls = mapping.concurrency * seconds / runtime.options.timing.poll_interval  # 24 for 2 pollers
+    assert calls <= mapping.concurrency * (seconds / IDLE_WAIT_SECONDS + 1), (calls, short_polls)
+
+
 def test_poison_record_is_retried_then_sent_to_the_on_failure_destination(runtime, client):
     token = client.token()
     client.json("POST", "/streams/item-p/events", {"data": "ok"}, token=token)
