@@ -39,7 +39,7 @@ from typing import Any
 
 from bench.imports import ARCHITECTURE, ROOT, lambda_env, lambda_site
 
-__all__ = ["GOALS", "REQUESTS", "http_handlers", "run"]
+__all__ = ["FLOORS", "GOALS", "REQUESTS", "http_handlers", "run"]
 
 RUNS = 5
 GOALS = {"cold_start_ratio": "<= 1.5"}
