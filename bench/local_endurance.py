@@ -315,7 +315,7 @@ def runtime_pid(base: str) -> int:
     return int(reply.body["pid"])
 
 
-def session(commands: int, clients: int, accounts_per_client: int, suffix: str = "") -> dict[str, float]:
+def endurance_session(commands: int, clients: int, accounts_per_client: int, suffix: str = "") -> dict[str, float]:
     """One fresh runtime driven by ``clients`` clients with idempotent deposits; its figures."""
     with local_runtime() as base:
         pid = runtime_pid(base)
@@ -354,7 +354,7 @@ def run(commands: int = COMMANDS) -> dict[str, float]:
     for suffix, (clients, accounts) in SESSIONS.items():
         if suffix and os.environ.get("CAIRN_ENDURANCE_CONCURRENT", "1") == "0":
             continue
-        results.update(session(commands, clients, accounts, suffix))
+        results.update(endurance_session(commands, clients, accounts, suffix))
     return results
 
 
