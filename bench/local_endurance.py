@@ -11,8 +11,9 @@ consumer running, twice:
   of 20,000 events);
 - **a concurrent session** (keys ending ``_concurrent``, no goal): four clients on two accounts
   each. On this two-core machine it saturates the CPU (four environments, the projections and
-  the pusher for eight streams per batch), so its latency is mostly queueing and moves by ±15 %
-  between runs; it is reported for the memory of a busier session and as a second look.
+  the pusher for eight streams per batch), so its latency is mostly queueing and its growth
+  read 0.97–1.44 in four runs (docs/benchmarks.md); it is reported for the memory of a busier
+  session and as a second look.
 
 Keys:
 
