@@ -161,8 +161,11 @@ class FunctionPool:
         return self.service.max_concurrency
 
     def _acquire(self) -> tuple[_Env | None, bool]:
-        """An idle environment, or None meaning 'start one'; waits while at the local cap."""
-        deadline = time.time() + self.spec.timeout + 30
+        """An idle environment, or None meaning 'start one'; waits while at the local cap (for
+        ``LambdaService.capacity_wait_s``, by default the function's timeout + 30 s)."""
+        wait = self.service.capacity_wait_s
+        wait = self.spec.timeout + 30 if wait is None else wait
+        deadline = time.time() + wait
         with self._cond:
             while True:
                 if self.service.stopping:
@@ -185,7 +188,7 @@ class FunctionPool:
                 if not self._cond.wait(timeout=max(0.0, deadline - time.time())):
                     raise CapacityError(
                         f"all {self.limit} execution environments of {self.spec.name} stayed busy for "
-                        f"{self.spec.timeout + 30:.0f} s (the local cap, --max-concurrency)")
+                        f"{wait:.0f} s (the local cap, --max-concurrency)")
 
     def _retire(self, env: _Env) -> None:
         """Close an environment in the background; say so when it died on its own."""
@@ -361,6 +364,7 @@ class LambdaService:
         self.log_dir = log_dir
         self.echo_logs = echo_logs
         self.max_concurrency = max_concurrency
+        self.capacity_wait_s: float | None = None  # how long a request waits at the cap (None: timeout + 30 s)
         self.idle_seconds = idle_seconds
         self.throttle_probability = throttle_probability
         self.code_generation = 0

@@ -58,6 +58,9 @@ def runtime(tmp_path_factory) -> Iterator[Any]:
     )
     rt = LocalRuntime(Template.load(FIXTURE, "Fixture"), opts).start()
     yield rt
+    # moto's backends are per process: the next module's runtime in this worker (the Kinesis
+    # fixture names the same event bus) must not find this one's resources
+    urllib.request.urlopen(urllib.request.Request(f"{rt.moto.endpoint}/moto-api/reset", method="POST"), timeout=30)
     rt.stop()
 
 

@@ -137,6 +137,64 @@ def test_an_environment_dying_mid_request_is_a_503_problem_then_replaced(runtime
     assert client.json("GET", "/env")[0] == 200
 
 
+def test_an_environment_that_cannot_be_started_is_a_503_problem_then_recovers(runtime, client, monkeypatch):
+    """Fail well, an exhausted resource: the fork of a new environment is refused (EAGAIN, as at a
+    process or memory limit). That request gets a problem+json 503 naming the function and the
+    cause, the console says the same, and once forks succeed again the next request is served."""
+    import errno
+    import logging
+
+    runtime.lambdas.pools["ApiFunction"].reap(-1.0)  # no warm environment: the request needs a new one
+    process = runtime.lambdas.mp_context.Process
+    real_start = process.start
+
+    def refused(self):
+        if self.name == "lambda:ApiFunction":
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        return real_start(self)
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("cairn.local").addHandler(handler)
+    monkeypatch.setattr(process, "start", refused)
+    try:
+        status, headers, raw = client.call("GET", "/env")
+    finally:
+        monkeypatch.undo()
+        logging.getLogger("cairn.local").removeHandler(handler)
+    assert status == 503 and headers["Content-Type"] == "application/problem+json", (status, raw)
+    assert headers["Retry-After"] == "1"
+    problem = json.loads(raw)
+    assert problem["type"].endswith("/local-runtime-unavailable")
+    assert "could not start an execution environment of Fixture-ApiFunction" in problem["detail"]
+    assert any("503" in r.getMessage() and "Resource temporarily unavailable" in r.getMessage() for r in records)
+    assert client.json("GET", "/env")[0] == 200
+
+
+def test_every_environment_busy_past_the_wait_is_a_503_problem(runtime, client, monkeypatch):
+    """Fail well, the local cap: with ``--max-concurrency`` environments all busy for longer than a
+    request may wait, that request gets a problem+json 503 that says so; the busy one still
+    completes, and the next request is served."""
+    service = runtime.lambdas
+    assert client.json("GET", "/env")[0] == 200  # one warm environment
+    monkeypatch.setattr(service, "max_concurrency", 1)
+    monkeypatch.setattr(service, "capacity_wait_s", 0.5)
+
+    def busy() -> int:
+        return client.json("GET", "/_local/status")[1]["functions"]["ApiFunction"]["busy"]
+
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(client.json, "GET", "/env?sleep=3")
+        _wait(lambda: busy() == 1, timeout=10, interval=0.05)  # it holds the only environment
+        status, headers, raw = client.call("GET", "/env")
+        assert slow.result()[0] == 200
+    assert status == 503 and headers["Content-Type"] == "application/problem+json", (status, raw)
+    detail = json.loads(raw)["detail"]
+    assert "all 1 execution environments of Fixture-ApiFunction stayed busy" in detail, detail
+    assert client.json("GET", "/env")[0] == 200
+
+
 def test_a_killed_environment_is_replaced_without_a_restart(runtime, client):
     """``kill`` of a warm environment's pid (listed by /_local/status): the next request gets a
     503 problem or is already served by a new environment, the one after is served."""
