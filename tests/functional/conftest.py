@@ -247,15 +247,15 @@ def _plain_dynamodb(region: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    key = (region, id(boto3.DEFAULT_SESSION))
-    made = _PLAIN_CLIENTS.get(key)
-    if made is None:
-        made = _PLAIN_CLIENTS[key] = boto3.client(
-            "dynamodb", region_name=region, config=Config(account_id_endpoint_mode="disabled"))
-    return made
+    session = boto3.DEFAULT_SESSION
+    made = _PLAIN_CLIENTS.get(region)
+    if made is None or made[0] is not session or session is None:  # the session held: no id reused
+        client = boto3.client("dynamodb", region_name=region, config=Config(account_id_endpoint_mode="disabled"))
+        made = _PLAIN_CLIENTS[region] = (boto3.DEFAULT_SESSION, client)
+    return made[1]
 
 
-_PLAIN_CLIENTS: dict[tuple[str, int], Any] = {}
+_PLAIN_CLIENTS: dict[str, tuple[Any, Any]] = {}  # region -> (the default session it was made in, client)
 
 
 def seed_catalog_for(body: Any) -> None:
